@@ -5,6 +5,14 @@ BUILD ?= build
 JOBS  ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
+# CI (CI=true) also fuzzes every libFuzzer target for a while (tests/fuzz).
+ifeq ($(CI),true)
+FL_FUZZ_SECONDS ?= 60
+endif
+ifdef FL_FUZZ_SECONDS
+export FL_FUZZ_SECONDS
+endif
+
 .PHONY: all deps configure build test test-asan demo clean
 
 all: build

@@ -10,7 +10,7 @@ PKGS=(
   build-essential cmake pkg-config git
   libuv1-dev libprotobuf-c-dev protobuf-c-compiler
   librocksdb-dev libssl-dev openssl
-  libnanomsg-dev libyaml-dev libcmocka-dev
+  libnanomsg-dev libyaml-dev libcmocka-dev zlib1g-dev
   clang libclang-rt-14-dev      # libFuzzer and sanitizer runtimes (fuzz build)
   valgrind                      # leak checks in tests
   gnuplot-nox                   # experiment plots (bench/)
