@@ -39,7 +39,7 @@ if ! "$FEDLEDGER" cryptogen generate --config "$CONFIG" --output "$OUT" >"$TMP/g
   echo "FAIL: cryptogen generate failed" >&2
   exit 1
 fi
-grep -q "3 organisations, 20 identities" "$TMP/gen.out" || fail "summary line: $(cat "$TMP/gen.out")"
+grep -q "3 organisations, 21 identities" "$TMP/gen.out" || fail "summary line: $(cat "$TMP/gen.out")"
 [ -z "$(ls -A "$OUT" | grep '^\.cryptogen')" ] || fail "temporary directory left behind"
 
 ORD=$OUT/ordererOrganizations/example.com
@@ -69,13 +69,13 @@ tlsca_of() { echo "$1/tlsca/tlsca.$(basename "$1")-cert.pem"; }
 count() { find "$OUT" "$@" | wc -l; }
 [ "$(count -path '*/orderers/*/msp/signcerts/*-cert.pem')" -eq 4 ] || fail "expected 4 orderers"
 [ "$(count -path '*/peers/*/msp/signcerts/*-cert.pem')" -eq 4 ] || fail "expected 4 peers"
-[ "$(count -path '*/users/Admin@*/msp/signcerts/*-cert.pem')" -eq 2 ] || fail "expected 2 admins"
+[ "$(count -path '*/users/Admin@*/msp/signcerts/*-cert.pem')" -eq 3 ] || fail "expected 3 admins (one per organisation)"
 [ "$(count -path '*/users/client*@*/msp/signcerts/*-cert.pem')" -eq 10 ] || fail "expected 10 clients"
-[ "$(count -path '*/msp/signcerts/*-cert.pem')" -eq 20 ] || fail "expected 20 signing certs"
+[ "$(count -path '*/msp/signcerts/*-cert.pem')" -eq 21 ] || fail "expected 21 signing certs"
 [ "$(count -path '*/tls/server.crt')" -eq 8 ] || fail "expected 8 server TLS certs"
-[ "$(count -path '*/tls/client.crt')" -eq 12 ] || fail "expected 12 client TLS certs"
-[ "$(count -path '*/tls/ca.crt')" -eq 20 ] || fail "expected 20 tls/ca.crt"
-[ "$(count -name priv_sk)" -eq 26 ] || fail "expected 26 priv_sk (20 identities + 6 CAs)"
+[ "$(count -path '*/tls/client.crt')" -eq 13 ] || fail "expected 13 client TLS certs"
+[ "$(count -path '*/tls/ca.crt')" -eq 21 ] || fail "expected 21 tls/ca.crt"
+[ "$(count -name priv_sk)" -eq 27 ] || fail "expected 27 priv_sk (21 identities + 6 CAs)"
 for d in orderer0 orderer1 orderer2 orderer3; do
   [ -d "$ORD/orderers/$d.example.com" ] || fail "missing $d.example.com"
 done
@@ -86,7 +86,7 @@ for o in 1 2; do
     [ -d "$OUT/peerOrganizations/org$o.example.com/$d" ] || fail "missing org$o $d"
   done
 done
-[ "$(count -type f)" -eq 158 ] || fail "expected 158 files, got $(count -type f)"
+[ "$(count -type f)" -eq 165 ] || fail "expected 165 files, got $(count -type f)"
 ok
 
 # ---- CAs --------------------------------------------------------------------------
@@ -181,7 +181,7 @@ fi
 [ "$before" = "$(sha256sum "$(ca_of "$ORG1")")" ] || fail "failed run modified the material"
 check "run with --force" "$FEDLEDGER" cryptogen generate --config "$CONFIG" --output "$OUT" --force
 [ "$before" != "$(sha256sum "$(ca_of "$ORG1")")" ] || fail "--force did not replace the CA"
-[ "$(find "$OUT" -type f | wc -l)" -eq 158 ] || fail "--force: wrong file count"
+[ "$(find "$OUT" -type f | wc -l)" -eq 165 ] || fail "--force: wrong file count"
 check "--force: new peer cert verifies" "$OPENSSL" verify -CAfile "$(ca_of "$ORG1")" \
   "$ORG1/peers/peer0.org1.example.com/msp/signcerts/peer0.org1.example.com-cert.pem"
 
