@@ -8,8 +8,10 @@
 #include "cli/cli.h"
 
 extern const fl_cli_cmd_t fl_cli_cmd_cryptogen;
+extern const fl_cli_cmd_t fl_cli_cmd_genesis;
 
 const fl_cli_cmd_t *const fl_cli_commands[] = {
     &fl_cli_cmd_cryptogen,
+    &fl_cli_cmd_genesis,
     NULL,
 };
