@@ -14,6 +14,7 @@ PKGS=(
   clang libclang-rt-14-dev      # libFuzzer and sanitizer runtimes (fuzz build)
   valgrind                      # leak checks in tests
   gnuplot-nox                   # experiment plots (bench/)
+  prometheus                    # promtool: checks /metrics output in tests
   procps psmisc iproute2        # process and network helpers used by tests
 )
 
