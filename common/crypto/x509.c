@@ -95,6 +95,7 @@ static fl_cert_t *cert_wrap(X509 *x) {
   c->der = fl_memdup(der, (size_t)dlen);
   c->der_len = (size_t)dlen;
   OPENSSL_free(der);
+  der = NULL; /* the fail path frees der: never twice (found by fuzz_block) */
   fl_sha256(c->der, c->der_len, c->sha);
 
   const X509_NAME *subj = X509_get_subject_name(x);

@@ -23,6 +23,10 @@ if ! command -v clang >/dev/null; then
   echo "clang not found: cannot build libFuzzer targets, skipping"
   exit 77
 fi
+seconds=$FL_FUZZ_SECONDS
+if [ -n "${FL_FUZZ_MIN_SECONDS:-}" ] && [ "$seconds" -lt "$FL_FUZZ_MIN_SECONDS" ]; then
+  seconds=$FL_FUZZ_MIN_SECONDS
+fi
 fuzzdir=${FL_FUZZ_BUILD_DIR:-$(dirname "$bin")/build-fuzz}
 jobs=${FL_FUZZ_JOBS:-2}
 
@@ -35,6 +39,6 @@ exe=$(find "$fuzzdir" -type f -name "$target" -perm -u+x | head -n 1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -R "$src/tests/fuzz/corpus/$target/." "$work/"
-echo "fuzzing $target for ${FL_FUZZ_SECONDS}s on $(ls "$work" | wc -l) seeds"
-"$exe" -max_total_time="$FL_FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 \
+echo "fuzzing $target for ${seconds}s on $(ls "$work" | wc -l) seeds"
+"$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
   -print_final_stats=1 -artifact_prefix="$fuzzdir/$target-" "$work"
