@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * metrics.h: classification metrics for intrusion detection.
+ *
+ * Class 0 is "normal" by convention of ml/'s loaders. The binary metrics
+ * (precision, recall, F1, FPR) are detection metrics: positive = any class
+ * other than 0, so they mean the same for 2-class and 5-class models. The
+ * macro metrics average the per-class values over the classes that occur
+ * in the labels or the predictions.
+ */
+#ifndef FL_ML_METRICS_H
+#define FL_ML_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct fl_ml_metrics_s {
+  uint64_t n;
+  double accuracy;
+  double precision, recall, f1, fpr; /* detection (positive = class != 0) */
+  double macro_precision, macro_recall, macro_f1;
+} fl_ml_metrics_t;
+
+/** Fills cm (k * k, row = true class, column = predicted) from n pairs.
+ *  Pairs with a class outside [0, k) are not counted. */
+void fl_ml_confusion(const int32_t *y, const int32_t *pred, size_t n,
+                     uint32_t k, uint64_t *cm /* out */);
+/** Metrics from a k x k confusion matrix (k >= 2). Ratios with a zero
+ *  denominator are 0. */
+void fl_ml_metrics_from_confusion(const uint64_t *cm, uint32_t k,
+                                  fl_ml_metrics_t *out /* out */);
+/** Convenience: confusion + metrics. */
+void fl_ml_metrics(const int32_t *y, const int32_t *pred, size_t n, uint32_t k,
+                   fl_ml_metrics_t *out /* out */);
+/** Attack success rate of a targeted poisoning: among rows whose true class
+ *  is src (src < 0: any class but dst) and, when pred_clean is not NULL,
+ *  that the clean model classified correctly, the fraction predicted as dst.
+ *  0 when no row qualifies. */
+double fl_ml_asr(const int32_t *y, const int32_t *pred, const int32_t *pred_clean,
+                 size_t n, int32_t src, int32_t dst);
+
+#endif /* FL_ML_METRICS_H */
