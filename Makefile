@@ -28,12 +28,20 @@ build: configure
 	@cmake --build $(BUILD) -j$(JOBS)
 
 # Every test through ctest; ctest's summary is the last line printed.
+# Under CI=true the whole suite first runs under ASan + UBSan (test-asan).
 test: build
+ifeq ($(CI),true)
+	@$(MAKE) --no-print-directory test-asan
+endif
 	@cd $(BUILD) && ctest --output-on-failure -j$(JOBS)
 
-# The same tests under ASan + UBSan in a separate tree.
-test-asan:
-	@$(MAKE) --no-print-directory test BUILD=build-asan CMAKE_FLAGS="-DSANITIZE=ON"
+# The tests under AddressSanitizer + UndefinedBehaviorSanitizer, in their own
+# tree (build-asan); long fuzzing is left to the normal run.
+ASAN_TESTS_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+test-asan: deps
+	@cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSANITIZE=ON >/dev/null
+	@cmake --build build-asan -j$(JOBS)
+	@cd build-asan && env -u FL_FUZZ_SECONDS $(ASAN_TESTS_ENV) ctest --output-on-failure -j$(JOBS) -LE fuzz-long
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)
