@@ -32,7 +32,8 @@ if(FUZZ)
   endif()
   # Instrument everything for coverage feedback; the fuzzer main is linked
   # only into the fuzz targets (tests/fuzz).
-  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer)
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined
+                      -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
   add_link_options(-fsanitize=address,undefined)
 endif()
 if(COVERAGE)
