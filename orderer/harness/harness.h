@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * harness.h: runs a network of real fedledger-orderer processes on
+ * 127.0.0.1 for the integration test and the ordering benchmark (never
+ * linked into a production binary).
+ *
+ * fl_oh_net_new makes a temp dir, generates crypto material with
+ * `fedledger cryptogen`, builds a genesis block (fl_genesis_build, signed by
+ * the orderer organisation's admin) naming n orderers on free loopback
+ * ports, and writes one orderer.yaml per replica. Processes are started and
+ * signalled by PID only; fl_oh_net_free kills (SIGKILL) every process it
+ * started that is still alive, and an atexit hook does the same if the
+ * program exits early.
+ *
+ * Clients: fl_oh_net_client_opts fills RPC client options for a replica
+ * with the client identity's TLS files; fl_oh_envelope builds a signed
+ * ENDORSER_TRANSACTION envelope whose data starts with a be64 index.
+ *
+ * Threads: one thread.
+ */
+#ifndef FL_ORDERER_HARNESS_HARNESS_H
+#define FL_ORDERER_HARNESS_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "common/base/buf.h"
+#include "common/base/status.h"
+#include "common/crypto/sign.h"
+#include "common/net/rpc.h"
+
+#define FL_OH_MAXN 16
+
+typedef struct fl_oh_opts_s {
+  const char *bin_dir;        /* holds fedledger and fedledger-orderer */
+  uint32_t n;                 /* replicas (3f+1) */
+  bool verify;                /* broadcast.verify */
+  uint32_t batch_max_count;   /* genesis pbft.batch_max_count; 0 = 500 */
+  uint32_t batch_timeout_ms;  /* 0 = 5 */
+  uint32_t checkpoint_interval; /* 0 = 32 */
+  uint32_t view_change_timeout_ms; /* 0 = 1000 */
+  const char *request_timeout; /* orderer.yaml pbft.request_timeout; NULL = default */
+  uint32_t max_inflight;      /* orderer.yaml pbft.max_inflight; 0 = default */
+  const char *extra_yaml;     /* appended to every orderer.yaml (top-level
+                                 sections, e.g. "broadcast:\n  batch: 512\n") */
+  const char *log;            /* general.log; NULL = "info" */
+  bool keep;                  /* keep the temp dir */
+  bool nosync;                /* storage.sync: false */
+} fl_oh_opts_t;
+
+typedef struct fl_oh_net_s {
+  char dir[256];
+  uint32_t n, f;
+  uint16_t port[FL_OH_MAXN];
+  pid_t pid[FL_OH_MAXN];
+  bool stopped[FL_OH_MAXN];
+  char bin_orderer[512];
+  fl_signer_t *client_key;    /* client1@org1 */
+  fl_sbuf_t client_id;        /* its serialized identity */
+  fl_verifier_t *verifiers[FL_OH_MAXN]; /* orderer signing keys by replica */
+  char tls_cert[512], tls_key[512], tls_ca[512];
+  const char *ca_files[1];
+  fl_tls_config_t tls;
+  bool keep;
+} fl_oh_net_t;
+
+/** Builds the network's files (no process yet). Returns FL_OK and *out
+ *  (fl_oh_net_free) or an error, printed to stderr. */
+fl_status_t fl_oh_net_new(const fl_oh_opts_t *opts, fl_oh_net_t **out /* out */);
+
+/** Starts replica i (stdout/stderr to DIR/orderer<i>.log, appended). */
+fl_status_t fl_oh_start(fl_oh_net_t *net, uint32_t i);
+
+/** Waits until replica i answers a Deliver of block 0 (up to timeout_ms).
+ *  FL_OK or FL_ETIMEDOUT. */
+fl_status_t fl_oh_wait_ready(fl_oh_net_t *net, uint32_t i, uint32_t timeout_ms);
+
+/** Sends sig to replica i's process; SIGKILL/SIGTERM also reap it (SIGTERM
+ *  waits up to 10 s and returns FL_OK only on exit status 0). */
+fl_status_t fl_oh_signal(fl_oh_net_t *net, uint32_t i, int sig);
+
+/** Kills every started process, removes the dir unless keep. NULL-safe. */
+void fl_oh_net_free(fl_oh_net_t *net);
+
+/** RPC client options for replica i (TLS with the client identity).
+ *  Callbacks are left to the caller. The options borrow net. */
+fl_rpc_client_opts_t fl_oh_client_opts(fl_oh_net_t *net, uint32_t i);
+
+/** Builds a signed envelope (client identity) whose data is be64(index)
+ *  padded with zeros to `size` total envelope-data bytes (>= 8). */
+fl_status_t fl_oh_envelope(fl_oh_net_t *net, uint64_t index, size_t size, fl_sbuf_t *out);
+
+/** What fl_oh_block_check reports about a verified block. */
+typedef struct fl_oh_block_s {
+  uint64_t number;
+  uint64_t view, seq;         /* PBFT metadata (not signed) */
+  uint8_t hash[32];           /* header hash */
+  size_t nidx;                /* envelope indexes written to idx */
+} fl_oh_block_t;
+
+/** Checks one delivered block as a peer does, with common/protoutil:
+ *  fl_block_decode (structure, data hash over u32be(len) || envelope,
+ *  header hash over the exact header bytes), fl_block_verify_signatures
+ *  (2f+1 orderer signatures of SHA-256(header), keys from the genesis
+ *  block; skipped for block 0) and, when prev_hash is given,
+ *  fl_block_check_link. Fills *out and, for each envelope, its be64 index
+ *  (appended to idx, up to cap; idx may be NULL). FL_OK, or the failing
+ *  check's status with *why. */
+fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *prev_hash,
+                              fl_oh_block_t *out /* out */, uint64_t *idx, size_t cap,
+                              const char **why /* out */);
+
+/** Monotonic milliseconds. */
+uint64_t fl_oh_now_ms(void);
+
+#endif /* FL_ORDERER_HARNESS_HARNESS_H */

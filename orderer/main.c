@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * main.c: fedledger-orderer's entry point: parses the command line and runs
+ * the node (orderer/node/orderer.h).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "orderer/node/orderer.h"
+
+static int usage(void) {
+  fprintf(stderr, "usage: fedledger-orderer --config orderer.yaml\n"
+                  "  settings may be overridden with FEDLEDGER_<KEY> variables,\n"
+                  "  e.g. FEDLEDGER_GENERAL_LISTEN_PORT=7050\n");
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const char *config = NULL;
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+      config = argv[++i];
+    } else if (strncmp(argv[i], "--config=", 9) == 0) {
+      config = argv[i] + 9;
+    } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage();
+      return 0;
+    } else {
+      fprintf(stderr, "fedledger-orderer: unknown argument '%s'\n", argv[i]);
+      return usage();
+    }
+  }
+  if (config == NULL) return usage();
+  return fl_orderer_main(config);
+}

@@ -1,0 +1,190 @@
+/* SPDX-License-Identifier: Apache-2.0
+ *
+ * node_int.h: the orderer node's private state, shared by node.c (setup,
+ * PBFT host, persistence, shutdown), rpc.c (Broadcast, Deliver, Consensus,
+ * replica links, block sync).
+ *
+ * Invariants:
+ *   1. Everything here is touched only on the loop thread, except what a
+ *      worker job is explicitly handed (a kv batch, a list of calls whose
+ *      request bytes it reads, a signed seek to verify).
+ *   2. Queue q[qhead..qlen) holds the copied PBFT actions not carried out
+ *      yet, in order. While `writing`, q[qhead..qbarrier) is covered by the
+ *      synced batch in flight: none of its SENDs or DELIVER notifications
+ *      happen before that batch is durable.
+ *   3. height is the highest block durable in the block store (all of
+ *      0..height are there); qheight >= height is the highest block queued
+ *      for writing, qhash its header hash.
+ */
+#ifndef FL_ORDERER_NODE_NODE_INT_H
+#define FL_ORDERER_NODE_NODE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <pthread.h>
+#include <uv.h>
+
+#include "common/base/buf.h"
+#include "common/config/config.h"
+#include "common/crypto/msp.h"
+#include "common/crypto/sign.h"
+#include "common/crypto/x509.h"
+#include "common/kv/kv.h"
+#include "common/net/loop.h"
+#include "common/net/rpc.h"
+#include "common/protoutil/genesis.h"
+#include "orderer/pbft/pbft.h"
+
+#define FL__ORD_LOG "orderer"
+
+typedef struct fl__node_s fl__node_t;
+
+typedef struct fl__qact_s {
+  fl_pbft_action_type_t type;
+  uint32_t to;
+  fl_pbft_record_t kind;
+  uint64_t seq, view, block_number;
+  uint32_t nreq;
+  uint8_t *bytes; /* owned copy */
+  size_t len;
+} fl__qact_t;
+
+#define FL__LINK_QMAX ((size_t)256 << 20)
+#define FL__VCACHE_SLOTS 4096
+
+typedef struct fl__link_s {
+  fl__node_t *n;
+  uint32_t id;
+  char *host;
+  uint16_t port;
+  fl_rpc_client_t *client;   /* we receive replica id's messages on it */
+  bool stream_open;
+  bool connected;
+  uv_timer_t retry;
+  uint32_t backoff_ms;
+  fl_rpc_call_t *out;        /* the stream replica id opened to us */
+  uint64_t sent, dropped;
+  /* Messages for replica id that met backpressure, in order (owned
+   * copies); sent from the drain callback. Bounded by FL__LINK_QMAX bytes:
+   * beyond that messages are dropped (PBFT retransmits what matters). */
+  fl_sbuf_t *oq;
+  size_t oq_head, oq_len, oq_cap, oq_bytes;
+} fl__link_t;
+
+typedef struct fl__dstream_s {
+  fl__node_t *n;
+  fl_rpc_call_t *call;
+  uint64_t next, stop;
+  struct fl__dstream_s *prev, *nxt;
+} fl__dstream_t;
+
+struct fl__node_s {
+  uv_loop_t loop;
+  /* configuration */
+  fl_config_t *cfg;
+  uint32_t self, nrep, f;
+  const char *data_dir, *genesis_path, *listen_host, *msp_dir;
+  uint16_t listen_port;
+  bool tls_on, verify, sync;
+  const char *tls_cert, *tls_key;
+  char *tls_roots;
+  uint32_t bc_batch, bc_workers, max_pending;
+  uint64_t request_timeout_ms, unreachable_timeout_ms, resend_ms;
+  uint32_t max_inflight;
+  size_t max_msg;
+  /* network and identity */
+  fl_netconfig_t *net;
+  fl_block_t *genesis;
+  fl_msp_t *msp;
+  fl_signer_t *signer;
+  fl_sbuf_t identity;          /* serialized identity of this replica */
+  fl_cert_t **ocerts;          /* orderer signing certificates by id */
+  const fl_verifier_t **verifiers;
+  /* op_verify's cache of verified consensus-message signatures */
+  pthread_mutex_t vc_mu;
+  bool vc_mu_ok;
+  uint8_t vcache[FL__VCACHE_SLOTS][32];
+  fl_tls_config_t tls_srv;
+  const char *ca_files[1];
+  /* storage */
+  fl_kv_t *kv;
+  fl_kv_cf_t *cf_blocks, *cf_pbft;
+  uint64_t height, qheight;
+  uint8_t qhash[32];
+  uint64_t entry_lo;            /* lowest ENTRY/PREPARED seq that may exist */
+  uint64_t committed_lo, committed_hi; /* COMMITTED records stored */
+  uint64_t retention;           /* storage.committed_retention (seqs) */
+  /* consensus */
+  fl_pbft_t *pbft;
+  fl_pbft_info_t info;
+  fl_pbft_stats_t stats;
+  uv_timer_t timer;
+  fl__qact_t *q;
+  size_t qlen, qcap, qhead, qbarrier;
+  bool writing;
+  /* The writer thread: a dedicated thread for the replica log, so that a
+   * write never waits behind signature checks in libuv's shared pool. */
+  pthread_t wthread;
+  pthread_mutex_t wmu;
+  pthread_cond_t wcv;
+  void *wjob;
+  bool wquit, wstarted;
+  fl_loop_poster_t *wposter;
+  uv_idle_t wclose;
+  /* rpc */
+  fl_rpc_server_t *srv;
+  fl__link_t *links;
+  fl_rpc_call_t **bc_pend;
+  size_t bc_n, bc_cap;
+  uint32_t bc_jobs;
+  uv_check_t check;
+  /* consensus messages waiting for / in signature verification (rpc.c):
+   * received bytes (owned copies) are decoded and verified on worker
+   * threads in jobs, and the jobs' results are fed to the machine in the
+   * order the messages arrived (cs_head..cs_tail is that order). */
+  fl_sbuf_t *cs_pend;           /* consensus proper (verified first) */
+  size_t cs_n, cs_cap;
+  fl_sbuf_t *cs_bulk;           /* Forward messages (client requests) */
+  size_t cs_nb, cs_capb;
+  uint32_t cs_jobs;
+  struct fl__csjob_s *cs_head, *cs_tail;
+  fl__dstream_t *streams;
+  /* block sync from peers (gap after a restart) */
+  bool syncing;
+  uint32_t sync_peer;
+  uint64_t sync_call, sync_target;
+  /* metrics (log_metrics) */
+  uint64_t m_at, m_exec, m_blocks, m_writes, m_write_ms, m_write_max, m_write_bytes;
+  /* lifecycle */
+  uv_signal_t sigterm, sigint;
+  bool stopping;
+  int exit_code;
+  uint32_t open_handles;
+};
+
+/** Milliseconds on the monotonic clock. */
+uint64_t fl__node_now(void);
+/** Collects the machine's pending actions, carries out what may go now. */
+void fl__node_after_pbft(fl__node_t *n);
+/** Queues a block for the store (from sync). Borrows bytes. */
+void fl__node_queue_block(fl__node_t *n, uint64_t number, const uint8_t hash[32],
+                          fl_buf_t bytes);
+/** Re-arms the PBFT timer at fl_pbft_next_deadline (after a hint that may
+ *  bring it forward; produces no actions). */
+void fl__node_rearm(fl__node_t *n);
+/** Begins shutdown with exit code `code`. */
+void fl__node_stop(fl__node_t *n, int code);
+/** Reads block `number` from the store into *out. FL_OK or FL_NOTFOUND. */
+fl_status_t fl__node_read_block(fl__node_t *n, uint64_t number, fl_sbuf_t *out);
+
+/** The PBFT host ops of n (ECDSA with the replicas' keys). */
+fl_pbft_ops_t fl__node_ops(fl__node_t *n);
+
+/* rpc.c */
+fl_status_t fl__rpc_start(fl__node_t *n);
+void fl__rpc_close(fl__node_t *n);
+void fl__rpc_send(fl__node_t *n, uint32_t to, fl_buf_t msg);
+void fl__rpc_blocks_durable(fl__node_t *n);
+void fl__rpc_sync_want(fl__node_t *n, uint64_t target);
+
+#endif /* FL_ORDERER_NODE_NODE_INT_H */
