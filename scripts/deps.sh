@@ -16,6 +16,7 @@ PKGS=(
   gnuplot-nox                   # experiment plots (bench/)
   prometheus                    # promtool: checks /metrics output in tests
   procps psmisc iproute2        # process and network helpers used by tests
+  debootstrap                   # offline Docker base image (docker/build-offline.sh)
 )
 
 missing=()
