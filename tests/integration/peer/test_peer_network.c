@@ -500,8 +500,22 @@ static void test_events_and_queries(void **state) {
   assert_int_equal(fl_events_sub_connect(sub, url), FL_OK);
   assert_int_equal(fl_events_sub_subscribe_topic(sub, "block"), FL_OK);
   assert_int_equal(fl_events_sub_subscribe(sub, "cc/kvstore"), FL_OK);
-  pn_sleep_ms(500);
+  /* nanomsg subscriptions become live some time after connect (the "slow
+   * joiner"): commit probe transactions until a block event arrives, so the
+   * checked event below cannot be published before the subscription is. */
   int code = -1;
+  bool live = false;
+  for (int probe = 0; probe < 40 && !live; probe++) {
+    char ptx[FL_TXID_HEX_LEN + 1];
+    const char *pa[] = {"put", "events-probe", "x", NULL};
+    assert_int_equal(pn_invoke(g_net, g_s[0], 0, "kvstore", pa, &code, ptx), FL_OK);
+    fl_events_msg_t m;
+    while (fl_events_recv(sub, 500, &m) == FL_OK) {
+      live = live || strcmp(m.topic, "block") == 0;
+      fl_events_msg_free(&m);
+    }
+  }
+  assert_true(live);
   char txid[FL_TXID_HEX_LEN + 1];
   const char *a[] = {"event", "trained", "round-1", NULL};
   assert_int_equal(pn_invoke(g_net, g_s[0], 0, "kvstore", a, &code, txid), FL_OK);
