@@ -321,10 +321,22 @@ jrun key_json key-history key history model/t1/1
 # events: one follower in each form, then a transaction to see.
 "$FED" events --follow --json >"$DIR/out/events_json" 2>"$DIR/out/events_json.err" & EVJ=$!; PIDS+=($EVJ)
 "$FED" events --follow >"$DIR/out/events" 2>"$DIR/out/events.err" & EVH=$!; PIDS+=($EVH)
+# nanomsg subscriptions become live some time after connect (slow joiner):
+# create tasks until both followers have shown a TaskCreated event, instead
+# of trusting a fixed sleep (the CI runs this under ASan load).
 sleep 1
-sed -e 's/^task: t1/task: t3/' "$DIR/task.yaml" >"$DIR/task3.yaml"
-run task3 0 task create --file "$DIR/task3.yaml"
-sleep 1
+evseen=0
+for n in 3 4 5 6 7; do
+  sed -e "s/^task: t1/task: t$n/" "$DIR/task.yaml" >"$DIR/task$n.yaml"
+  run "task$n" 0 task create --file "$DIR/task$n.yaml"
+  for _ in $(seq 1 25); do
+    if grep -q '"TaskCreated"' "$DIR/out/events_json" && grep -q 'event TaskCreated' "$DIR/out/events"; then
+      evseen=1; break
+    fi
+    sleep 0.2
+  done
+  [ $evseen = 1 ] && break
+done
 kill -INT $EVJ $EVH; wait $EVJ; EVJRC=$?; wait $EVH; EVHRC=$?
 [ $EVJRC = 0 ] && [ $EVHRC = 0 ] && pass || fail "events exit codes $EVJRC $EVHRC"
 grep -q '"TaskCreated"' "$DIR/out/events_json" && pass || fail "events --json: no TaskCreated"
