@@ -494,10 +494,13 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
   }
   for (size_t i = 0; i < b->data->n_envelopes; i++) {
     const ProtobufCBinaryData *e = &b->data->envelopes[i];
+    /* Envelope bytes are not NUL-terminated: parse the digits from a
+     * bounded copy (sscanf on the raw bytes read past the buffer). */
     unsigned idx = 0;
-    if (e->len > 7 && memcmp(e->data, "env:tx-", 7) == 0 &&
-        sscanf((const char *)e->data + 7, "%6u", &idx) == 1 &&
-        idx < s->o->nreq) {
+    char digits[7] = {0};
+    if (e->len > 7 && memcmp(e->data, "env:tx-", 7) == 0)
+      memcpy(digits, e->data + 7, e->len - 7 < 6 ? e->len - 7 : 6);
+    if (digits[0] != '\0' && sscanf(digits, "%6u", &idx) == 1 && idx < s->o->nreq) {
       if (++r->txcount[idx] == 1) r->ndelivered++;
       else if (r->txcount[idx] == 2 && correct)
         fail(s, "replica %u delivered tx-%06u twice", r->id, idx);
