@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/client/identity.h"
 #include "common/crypto/msp.h"
 #include "common/crypto/x509.h"
@@ -41,42 +42,6 @@ static void set_err(char **errmsg, char *msg) {
 static bool is_regular(const char *path) {
   struct stat st;
   return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-/* The first regular file (by name) in dir, as an owned path, or NULL. */
-static char *first_file(const char *dir) {
-  struct dirent **names = NULL;
-  int n = scandir(dir, &names, NULL, alphasort);
-  if (n < 0) return NULL;
-  char *found = NULL;
-  for (int i = 0; i < n; i++) {
-    if (found == NULL && names[i]->d_name[0] != '.') {
-      char *p = fl_sprintf("%s/%s", dir, names[i]->d_name);
-      if (is_regular(p)) found = p;
-      else fl_free(p);
-    }
-    free(names[i]); /* scandir allocates with malloc */
-  }
-  free(names);
-  return found;
-}
-
-static fl_status_t read_file(const char *path, fl_sbuf_t *out) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) return errno == ENOENT ? FL_NOTFOUND : FL_EIO;
-  fl_status_t rc = FL_OK;
-  uint8_t tmp[4096];
-  size_t n;
-  while ((n = fread(tmp, 1, sizeof tmp, f)) > 0) {
-    if (out->len + n > MAX_PEM_FILE) {
-      rc = FL_ETOOBIG;
-      break;
-    }
-    fl_sbuf_append(out, tmp, n);
-  }
-  if (rc == FL_OK && ferror(f)) rc = FL_EIO;
-  fclose(f);
-  return rc;
 }
 
 fl_status_t fl_client_identity_from_pem(const char *mspid, fl_buf_t cert_pem, fl_buf_t key_pem,
@@ -146,7 +111,7 @@ fl_status_t fl_client_identity_load_msp(const char *mspid, const char *msp_dir,
   }
   char *sdir = fl_sprintf("%s/signcerts", msp_dir);
   char *kdir = fl_sprintf("%s/keystore", msp_dir);
-  char *cpath = first_file(sdir), *kpath = first_file(kdir);
+  char *cpath = fl_dir_first_file(sdir), *kpath = fl_dir_first_file(kdir);
   fl_sbuf_t cert = {0}, key = {0};
   fl_status_t rc = FL_OK;
   if (cpath == NULL || kpath == NULL) {
@@ -154,8 +119,8 @@ fl_status_t fl_client_identity_load_msp(const char *mspid, const char *msp_dir,
     set_err(errmsg, fl_sprintf("identity: no file in %s", cpath == NULL ? sdir : kdir));
     goto done;
   }
-  rc = read_file(cpath, &cert);
-  if (rc == FL_OK) rc = read_file(kpath, &key);
+  rc = fl_file_read(cpath, MAX_PEM_FILE, &cert);
+  if (rc == FL_OK) rc = fl_file_read(kpath, MAX_PEM_FILE, &key);
   if (rc != FL_OK) {
     set_err(errmsg, fl_sprintf("identity: cannot read %s: %s", cert.len ? kpath : cpath,
                                fl_status_str(rc)));

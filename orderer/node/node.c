@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/hash.h"
@@ -27,51 +28,13 @@
 #include "orderer/node/node_int.h"
 #include "orderer/node/orderer.h"
 
+/* Largest file a node reads whole (genesis block, PEM files). */
+#define NODE_MAX_FILE (512u << 20)
 #define LOG FL__ORD_LOG
 
 uint64_t fl__node_now(void) { return fl_mono_ns() / 1000000u; }
 
 /* ------------------------------------------------------------ utilities */
-
-static fl_status_t read_file(const char *path, fl_sbuf_t *out) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return errno == ENOENT ? FL_NOTFOUND : FL_EIO;
-  uint8_t tmp[65536];
-  size_t k;
-  out->len = 0;
-  while ((k = fread(tmp, 1, sizeof(tmp), fp)) > 0) {
-    fl_sbuf_append(out, tmp, k);
-    if (out->len > (512u << 20)) {
-      fclose(fp);
-      return FL_ETOOBIG;
-    }
-  }
-  bool err = ferror(fp) != 0;
-  fclose(fp);
-  return err ? FL_EIO : FL_OK;
-}
-
-/* First regular file (by name) in dir, owned path or NULL. */
-static char *first_file(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return NULL;
-  char *best = NULL;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    char *p = fl_sprintf("%s/%s", dir, e->d_name);
-    struct stat st;
-    if (stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
-        (best == NULL || strcmp(p, best) < 0)) {
-      fl_free(best);
-      best = p;
-    } else {
-      fl_free(p);
-    }
-  }
-  closedir(d);
-  return best;
-}
 
 static void rec_key(uint8_t key[9], fl_pbft_record_t kind, uint64_t seq) {
   key[0] = (uint8_t)kind;
@@ -646,7 +609,7 @@ fail:
 static fl_status_t load_genesis(fl__node_t *n) {
   fl_sbuf_t gb = {0};
   const char *why = "?";
-  fl_status_t rc = read_file(n->genesis_path, &gb);
+  fl_status_t rc = fl_file_read(n->genesis_path, NODE_MAX_FILE, &gb);
   if (rc < 0) {
     why = "cannot read the file";
     goto fail;
@@ -703,7 +666,7 @@ fail:
 static fl_status_t load_identity(fl__node_t *n) {
   char *sdir = fl_sprintf("%s/signcerts", n->msp_dir);
   char *kdir = fl_sprintf("%s/keystore", n->msp_dir);
-  char *cpath = first_file(sdir), *kpath = first_file(kdir);
+  char *cpath = fl_dir_first_file(sdir), *kpath = fl_dir_first_file(kdir);
   fl_sbuf_t pem = {0}, sig = {0};
   fl_cert_t *cert = NULL;
   const char *why = "?";
@@ -712,7 +675,7 @@ static fl_status_t load_identity(fl__node_t *n) {
     why = "msp.dir needs signcerts/ and keystore/ with one file each";
     goto fail;
   }
-  if ((rc = read_file(cpath, &pem)) < 0 || (rc = fl_cert_from_pem(pem.data, pem.len, &cert)) < 0) {
+  if ((rc = fl_file_read(cpath, NODE_MAX_FILE, &pem)) < 0 || (rc = fl_cert_from_pem(pem.data, pem.len, &cert)) < 0) {
     why = "signing certificate unreadable";
     goto fail;
   }

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/hash.h"
@@ -102,45 +103,11 @@ unsigned fl_ccrt_cc_live_workers(fl_ccrt_cc_t *cc) {
   return cc && cc->workers ? fl__pool_live(cc) : 0;
 }
 
-/* Reads the whole regular file at path (at most max bytes) into *out. */
-static fl_status_t read_file(const char *path, size_t max, fl_sbuf_t *out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno == ENOENT ? FL_NOTFOUND : FL_EIO;
-  fl_status_t rc = FL_OK;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    rc = FL_EIO;
-    goto done;
-  }
-  if ((uintmax_t)st.st_size > max) {
-    rc = FL_ETOOBIG;
-    goto done;
-  }
-  for (;;) {
-    fl_sbuf_reserve(out, 64 * 1024);
-    ssize_t n = read(fd, out->data + out->len, out->cap - out->len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = FL_EIO;
-      goto done;
-    }
-    if (n == 0) break;
-    out->len += (size_t)n;
-    if (out->len > max) { /* grew while we read */
-      rc = FL_ETOOBIG;
-      goto done;
-    }
-  }
-done:
-  close(fd);
-  return rc;
-}
-
 fl_status_t fl_ccrt_file_sha256(const char *path, size_t max_bytes,
                                 uint8_t out[FL_CCRT_HASH_LEN]) {
   if (!path || !out) return FL_EINVAL;
   fl_sbuf_t b = {0};
-  fl_status_t rc = read_file(path, max_bytes ? max_bytes : DEFAULT_MAX_SO, &b);
+  fl_status_t rc = fl_file_read(path, max_bytes ? max_bytes : DEFAULT_MAX_SO, &b);
   if (rc == FL_OK) fl_sha256(b.data, b.len, out);
   fl_sbuf_free(&b);
   return rc;
@@ -188,7 +155,7 @@ fl_status_t fl_ccrt_load(fl_ccrt_t *rt, const fl_ccrt_def_t *def,
   fl_sbuf_t bytes = {0};
   fl_ccrt_cc_t *cc = NULL;
   char *path = fl_sprintf("%s/%s", rt->cc_dir, def->library);
-  rc = read_file(path, rt->max_so_bytes, &bytes);
+  rc = fl_file_read(path, rt->max_so_bytes, &bytes);
   if (rc != FL_OK) {
     fl__ccrt_err(err, "chaincode %s: cannot read %s: %s", def->name, path,
                  rc == FL_ETOOBIG ? "larger than the limit" : fl_status_str(rc));

@@ -16,57 +16,21 @@
 #include <sys/stat.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/x509.h"
 #include "peer/node/node_int.h"
 #include "peer/node/peer.h"
 
+/* Largest file a node reads whole (genesis block, PEM files). */
+#define NODE_MAX_FILE (512u << 20)
 #define LOG FL__PEER_LOG
 #define FL_PEER_VERSION "0.1.0"
 
 uint64_t fl__peer_now_ms(void) { return fl_mono_ns() / 1000000u; }
 
 /* ------------------------------------------------------------ utilities */
-
-static fl_status_t read_file(const char *path, fl_sbuf_t *out) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return errno == ENOENT ? FL_NOTFOUND : FL_EIO;
-  uint8_t tmp[65536];
-  size_t k;
-  out->len = 0;
-  while ((k = fread(tmp, 1, sizeof(tmp), fp)) > 0) {
-    fl_sbuf_append(out, tmp, k);
-    if (out->len > (512u << 20)) {
-      fclose(fp);
-      return FL_ETOOBIG;
-    }
-  }
-  bool err = ferror(fp) != 0;
-  fclose(fp);
-  return err ? FL_EIO : FL_OK;
-}
-
-/* The first regular file (by name) in dir: owned path, or NULL. */
-static char *first_file(const char *dir) {
-  DIR *d = opendir(dir);
-  if (d == NULL) return NULL;
-  char *best = NULL;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (e->d_name[0] == '.') continue;
-    char *path = fl_sprintf("%s/%s", dir, e->d_name);
-    struct stat st;
-    if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && (best == NULL || strcmp(path, best) < 0)) {
-      fl_free(best);
-      best = path;
-    } else {
-      fl_free(path);
-    }
-  }
-  closedir(d);
-  return best;
-}
 
 void fl__peer_rpc_error(fl__peer_t *p, const char *method) {
   const char *vals[1] = {method};
@@ -244,7 +208,7 @@ fail:
 static fl_status_t load_genesis(fl__peer_t *p) {
   fl_sbuf_t gb = {0};
   const char *why = "?";
-  fl_status_t rc = read_file(p->genesis_path, &gb);
+  fl_status_t rc = fl_file_read(p->genesis_path, NODE_MAX_FILE, &gb);
   if (rc < 0) {
     why = "cannot read the file";
     goto fail;
@@ -296,7 +260,7 @@ fail:
 static fl_status_t load_identity(fl__peer_t *p) {
   char *sdir = fl_sprintf("%s/signcerts", p->msp_dir);
   char *kdir = fl_sprintf("%s/keystore", p->msp_dir);
-  char *cpath = first_file(sdir), *kpath = first_file(kdir);
+  char *cpath = fl_dir_first_file(sdir), *kpath = fl_dir_first_file(kdir);
   fl_sbuf_t pem = {0};
   const char *why = "?";
   fl_status_t rc = FL_ECONFIG;
@@ -304,7 +268,7 @@ static fl_status_t load_identity(fl__peer_t *p) {
     why = "peer.msp_dir needs signcerts/ and keystore/ with one file each";
     goto fail;
   }
-  if ((rc = read_file(cpath, &pem)) < 0) {
+  if ((rc = fl_file_read(cpath, NODE_MAX_FILE, &pem)) < 0) {
     why = "signing certificate unreadable";
     goto fail;
   }
