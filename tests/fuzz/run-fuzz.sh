@@ -40,5 +40,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 cp -R "$src/tests/fuzz/corpus/$target/." "$work/"
 echo "fuzzing $target for ${seconds}s on $(ls "$work" | wc -l) seeds"
+# libFuzzer's default error exit code is 77, which ctest reads as "skipped":
+# make every crash, leak or timeout a plain failure.
 "$exe" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+  -error_exitcode=1 -timeout_exitcode=1 \
   -print_final_stats=1 -artifact_prefix="$fuzzdir/$target-" "$work"
