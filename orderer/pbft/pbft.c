@@ -572,6 +572,17 @@ void fl__pbft_propose(fl_pbft_t *p) {
       r = next;
     }
     if (nr == 0) continue;
+    fl__pbft_entry_t *e = fl__pbft_entry(p, s);
+    if (e == NULL || e->pp != NULL) {
+      /* Seq s already holds a pre-prepare of this view: one of ours that
+       * came back relayed (or replayed) after we lost track of it. Proposing
+       * another batch there would make us equivocate; move past it. */
+      p->stats.rx_conflicting++;
+      FL_WARN(FL__PBFT_LOG, "propose skips used seq replica=%u view=%llu seq=%llu",
+              p->self, (unsigned long long)p->view, (unsigned long long)s);
+      p->next_seq = s + 1;
+      continue;
+    }
     fl_sbuf_t batch = {0}, msg = {0}, sgn = {0};
     fl__pbft_batch_encode(reqs, nr, p->now, &batch);
     uint8_t d[DLEN];
@@ -583,8 +594,6 @@ void fl__pbft_propose(fl_pbft_t *p) {
       fl_sbuf_free(&sgn);
       break;
     }
-    fl__pbft_entry_t *e = fl__pbft_entry(p, s);
-    FL_ASSERT(e && e->pp == NULL);
     inflight_add(p, pp->u.pp.batch, s, false);
     fl__pbft_accept_pp(p, e, pp); /* persists the entry */
     emit_send(p, FL_PBFT_TO_ALL, &sgn);
@@ -712,6 +721,9 @@ static void on_pp(fl_pbft_t *p, fl__pbft_smsg_t *m) {
     return;
   }
   fl__pbft_accept_pp(p, e, m);
+  /* Our own pre-prepare relayed back to us (we lost it in a restart): never
+   * propose anything else at that seq in this view. */
+  if (m->replica == p->self && p->next_seq <= s) p->next_seq = s + 1;
 }
 
 static void on_vote(fl_pbft_t *p, fl__pbft_smsg_t *m) {
