@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/base/alloc.h"
@@ -334,10 +335,54 @@ static void pump(void) {
   }
 }
 
+/* CPU time (user + system, seconds) of process pid (0: this one), from
+ * /proc/<pid>/stat: a measure of the work per transaction that does not
+ * depend on how much of the machine other processes take. -1 if unknown. */
+static double proc_cpu_s(pid_t pid) {
+  char path[64], buf[1024];
+  if (pid == 0) snprintf(path, sizeof(path), "/proc/self/stat");
+  else snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *fp = fopen(path, "r");
+  if (fp == NULL) return -1;
+  size_t k = fread(buf, 1, sizeof(buf) - 1, fp);
+  fclose(fp);
+  buf[k] = '\0';
+  const char *p = strrchr(buf, ')'); /* after the command name */
+  unsigned long long ut = 0, st = 0;
+  if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut,
+                          &st) != 2)
+    return -1;
+  return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* CPU seconds of the orderers and of this client in the measured window. */
+static double g_cpu_ord0, g_cpu_ord, g_cpu_cli0, g_cpu_cli;
+static int g_cpu_state; /* 0 before the window, 1 in it, 2 after */
+
+static double orderers_cpu_s(void) {
+  double sum = 0;
+  for (uint32_t i = 0; i < NREP; i++) {
+    double c = proc_cpu_s(g_net->pid[i]);
+    if (c < 0) return -1;
+    sum += c;
+  }
+  return sum;
+}
+
 static void on_tick(uv_timer_t *tm) {
   (void)tm;
   pump();
   uint64_t t = now_us();
+  if (g_cpu_state == 0 && t >= g_tw_us) {
+    g_cpu_ord0 = orderers_cpu_s();
+    g_cpu_cli0 = proc_cpu_s(0);
+    g_cpu_state = 1;
+  } else if (g_cpu_state == 1 && t >= g_tend_us) {
+    double o = orderers_cpu_s(), c = proc_cpu_s(0);
+    g_cpu_ord = o >= 0 && g_cpu_ord0 >= 0 ? o - g_cpu_ord0 : -1;
+    g_cpu_cli = c >= 0 && g_cpu_cli0 >= 0 ? c - g_cpu_cli0 : -1;
+    g_cpu_state = 2;
+  }
   if (t >= g_sec_mark_us + 1000000) {
     double dt = (double)(t - g_sec_mark_us) / 1e6;
     if (g_nsec_lat) qsort(g_sec_lat, g_nsec_lat, sizeof(float), fcmp);
@@ -479,7 +524,8 @@ int main(int argc, char **argv) {
          "\"seconds\":%.1f,\"tx\":%llu,\"tx_per_s\":%.0f,\"blocks\":%llu,\"blocks_per_s\":%.1f,"
          "\"p50_ms\":%.2f,\"p90_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,"
          "\"undelivered\":%llu,\"refused\":%llu,\"errors\":%llu,\"pool_exhausted\":%s,"
-         "\"run_s\":%.1f}\n",
+         "\"run_s\":%.1f,\"orderer_cpu_s\":%.2f,\"client_cpu_s\":%.2f,"
+         "\"orderer_cpu_us_per_tx\":%.1f}\n",
          NREP, g_o.verify ? "true" : "false", g_o.sync ? "true" : "false", g_o.tx_size,
          (unsigned long long)g_env_bytes, g_o.clients, g_o.window, g_o.batch, g_o.rate, win,
          (unsigned long long)g_del_w, (double)g_del_w / win, (unsigned long long)g_blocks_w,
@@ -487,7 +533,10 @@ int main(int argc, char **argv) {
          pct(g_lat_ms, g_nlat, 0.99), g_nlat ? (double)g_lat_ms[g_nlat - 1] : 0.0,
          (unsigned long long)(sent_w - g_del_w), (unsigned long long)g_refused,
          (unsigned long long)g_errors, pool_short ? "true" : "false",
-         (double)(t_end - g_t0_us) / 1e6);
+         (double)(t_end - g_t0_us) / 1e6, g_cpu_state == 2 ? g_cpu_ord : -1.0,
+         g_cpu_state == 2 ? g_cpu_cli : -1.0,
+         g_cpu_state == 2 && g_del_w > 0 && g_cpu_ord >= 0 ? g_cpu_ord * 1e6 / (double)g_del_w
+                                                           : -1.0);
   fflush(stdout);
   for (uint32_t i = 0; i < g_o.clients; i++) fl_rpc_client_close(g_cli[i].c, NULL, NULL);
   fl_rpc_client_close(g_dl, NULL, NULL);

@@ -47,12 +47,14 @@ typedef struct fl_oh_opts_s {
   const char *log;            /* general.log; NULL = "info" */
   bool keep;                  /* keep the temp dir */
   bool nosync;                /* storage.sync: false */
+  bool ops;                   /* operations endpoint on a free port each */
 } fl_oh_opts_t;
 
 typedef struct fl_oh_net_s {
   char dir[256];
   uint32_t n, f;
   uint16_t port[FL_OH_MAXN];
+  uint16_t ops_port[FL_OH_MAXN]; /* operations endpoint (opts.ops), else 0 */
   pid_t pid[FL_OH_MAXN];
   bool stopped[FL_OH_MAXN];
   char bin_orderer[512];
@@ -95,6 +97,7 @@ fl_status_t fl_oh_envelope(fl_oh_net_t *net, uint64_t index, size_t size, fl_sbu
 typedef struct fl_oh_block_s {
   uint64_t number;
   uint64_t view, seq;         /* PBFT metadata (not signed) */
+  uint64_t timestamp_ms;      /* metadata: the batch's wall-clock time */
   uint8_t hash[32];           /* header hash */
   size_t nidx;                /* envelope indexes written to idx */
 } fl_oh_block_t;

@@ -133,6 +133,13 @@ static bool op_check_request(void *ctx, fl_buf_t envelope, fl_buf_t tx_id) {
   return ok;
 }
 
+/* Block timestamps are wall-clock time (docs/ordering.md section 4);
+ * every timer uses the monotonic clock (fl__node_now). */
+static uint64_t op_wall_ms(void *ctx) {
+  (void)ctx;
+  return fl_wall_ms();
+}
+
 static fl_status_t op_load(void *ctx, fl_pbft_record_t kind, uint64_t seq, fl_sbuf_t *out) {
   fl__node_t *n = ctx;
   uint8_t key[9];
@@ -150,12 +157,14 @@ typedef struct wjob_s {
   fl__node_t *n;
   fl_kv_batch_t *b;
   fl_status_t rc;
-  uint64_t t0;
+  uint64_t t0, t0_ns;
 } wjob_t;
 
 static void pump(fl__node_t *n);
 
-static void q_push(fl__node_t *n, const fl_pbft_action_t *a) {
+/* Queues action a; own (may be NULL) is the memory behind a->bytes, taken
+ * from the machine (fl_pbft_action_take): then nothing is copied. */
+static void q_push(fl__node_t *n, const fl_pbft_action_t *a, void *own) {
   if (n->qlen == n->qcap) {
     n->qcap = n->qcap ? n->qcap * 2 : 256;
     n->q = fl_reallocarray(n->q, n->qcap, sizeof(*n->q));
@@ -169,8 +178,14 @@ static void q_push(fl__node_t *n, const fl_pbft_action_t *a) {
   x->view = a->view;
   x->block_number = a->block_number;
   x->nreq = a->nrequests;
-  if (a->bytes.len) {
-    x->bytes = fl_memdup(a->bytes.data, a->bytes.len);
+  x->ts = a->timestamp_ms;
+  if (own != NULL) {
+    x->own = own;
+    x->bytes = a->bytes.data;
+    x->len = a->bytes.len;
+  } else if (a->bytes.len) {
+    x->own = fl_memdup(a->bytes.data, a->bytes.len);
+    x->bytes = x->own;
     x->len = a->bytes.len;
   }
 }
@@ -178,7 +193,7 @@ static void q_push(fl__node_t *n, const fl_pbft_action_t *a) {
 void fl__node_queue_block(fl__node_t *n, uint64_t number, const uint8_t hash[32],
                           fl_buf_t bytes) {
   fl_pbft_action_t a = {.type = FL_PBFT_ACT_DELIVER, .block_number = number, .bytes = bytes};
-  q_push(n, &a);
+  q_push(n, &a, NULL);
   n->qheight = number;
   memcpy(n->qhash, hash, 32);
   pump(n);
@@ -197,6 +212,7 @@ static void run_action(fl__node_t *n, fl__qact_t *a) {
     break;
   case FL_PBFT_ACT_DELIVER:
     if (a->block_number > n->height) n->height = a->block_number;
+    if (a->ts != 0) fl__metrics_block(n, a->block_number, a->ts);
     break;
   case FL_PBFT_ACT_EXECUTE:
     FL_DEBUG(LOG, "batch executed seq=%llu view=%llu block=%llu requests=%u",
@@ -210,7 +226,7 @@ static void run_action(fl__node_t *n, fl__qact_t *a) {
 
 static void q_compact(fl__node_t *n) {
   if (n->qhead == 0) return;
-  for (size_t i = 0; i < n->qhead; i++) fl_free(n->q[i].bytes);
+  for (size_t i = 0; i < n->qhead; i++) fl_free(n->q[i].own);
   memmove(n->q, n->q + n->qhead, (n->qlen - n->qhead) * sizeof(*n->q));
   n->qlen -= n->qhead;
   n->qbarrier -= n->qhead;
@@ -300,12 +316,14 @@ static void write_done(void *arg, fl_status_t st) {
   fl_status_t rc = st < 0 ? st : j->rc;
   fl_kv_batch_free(j->b);
   uint64_t dt = fl__node_now() - j->t0;
+  if (n->mx.reg) fl_histogram_observe_since(n->mx.write, 0, j->t0_ns);
   fl_free(j);
   n->writing = false;
   if (rc < 0) {
     FL_ERROR(LOG, "replica log write failed replica=%u rc=%s err=%s", n->self,
              fl_status_name(rc), fl_kv_last_error());
-    for (size_t i = n->qhead; i < n->qlen; i++) fl_free(n->q[i].bytes);
+    n->store_failed = true;
+    for (size_t i = n->qhead; i < n->qlen; i++) fl_free(n->q[i].own);
     n->qhead = n->qlen = n->qbarrier = 0;
     fl__node_stop(n, 2);
     writer_close_later(n);
@@ -391,6 +409,7 @@ static void pump(fl__node_t *n) {
   j->n = n;
   j->b = b;
   j->t0 = fl__node_now();
+  j->t0_ns = fl_mono_ns();
   n->writing = true;
   if (!n->sync) {
     /* Unsynced, a write only copies into RocksDB's memtable and the WAL's
@@ -442,6 +461,7 @@ static void log_progress(fl__node_t *n) {
             n->self, (unsigned long long)in.last_executed);
   n->info = in;
   n->stats = st;
+  fl__metrics_update(n, &in, &st);
 }
 
 void fl__node_after_pbft(fl__node_t *n) {
@@ -455,12 +475,12 @@ void fl__node_after_pbft(fl__node_t *n) {
         fl__rpc_sync_want(n, a->block_number);
         continue;
       }
-      q_push(n, a);
-      n->qheight = a->block_number;
       memcpy(n->qhash, a->digest, 32);
+      q_push(n, a, fl_pbft_action_take(n->pbft, i));
+      n->qheight = a->block_number;
       continue;
     }
-    q_push(n, a);
+    q_push(n, a, fl_pbft_action_take(n->pbft, i));
   }
   fl_pbft_actions_clear(n->pbft);
   pump(n);
@@ -524,6 +544,7 @@ void fl__node_stop(fl__node_t *n, int code) {
   close_handle(n, (uv_handle_t *)&n->sigterm);
   close_handle(n, (uv_handle_t *)&n->sigint);
   fl__rpc_close(n);
+  fl__metrics_close_ops(n);
   pump(n); /* flushes what is queued, then closes the writer */
 }
 
@@ -568,6 +589,9 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   }
   if ((rc = fl_config_get_bool(n->cfg, NULL, "broadcast.verify", &dtrue, &b, &err)) < 0) goto fail;
   n->verify = b;
+  if ((rc = fl_config_get_bool(n->cfg, NULL, "broadcast.check_transaction", &dtrue, &b, &err)) < 0)
+    goto fail;
+  n->check_tx = b;
   if ((rc = fl_config_get_bool(n->cfg, NULL, "storage.sync", &dtrue, &b, &err)) < 0) goto fail;
   n->sync = b;
   dflt = 256;
@@ -584,9 +608,20 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
                                       &n->unreachable_timeout_ms, &err)) < 0) goto fail;
   dflt = 250;
   if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.resend", &dflt, &n->resend_ms, &err)) < 0) goto fail;
+  dflt = 2;
+  if ((rc = fl_config_get_uint64(n->cfg, NULL, "pbft.busy_inflight", 0, 100000, &dflt, &u,
+                                 &err)) < 0) goto fail;
+  n->busy_inflight = (uint32_t)u;
+  dflt = 20;
+  if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.busy_batch_timeout", &dflt,
+                                      &n->busy_timeout_ms, &err)) < 0) goto fail;
   dflt = 16;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "pbft.max_inflight", 1, 100000, &dflt, &u, &err)) < 0) goto fail;
   n->max_inflight = (uint32_t)u;
+  dflt = 1024;
+  if ((rc = fl_config_get_uint64(n->cfg, NULL, "pbft.dedup_window", 1, 1u << 24, &dflt, &u,
+                                 &err)) < 0) goto fail;
+  n->dedup_window = (uint32_t)u;
   dflt = 8000;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "broadcast.max_pending", 1, 10000000, &dflt,
                                  &u, &err)) < 0) goto fail;
@@ -595,6 +630,15 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "storage.committed_retention", 1, UINT32_MAX,
                                  &dflt, &u, &err)) < 0) goto fail;
   n->retention = u;
+  if ((rc = fl_config_get_string(n->cfg, NULL, "operations.host", "127.0.0.1", &n->ops_host,
+                                  &err)) < 0) goto fail;
+  dflt = 0;
+  if ((rc = fl_config_get_uint64(n->cfg, NULL, "operations.port", 0, 65535, &dflt, &u, &err)) < 0)
+    goto fail;
+  n->ops_port = (uint16_t)u;
+  dflt = 30000;
+  if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "operations.stuck_view_change", &dflt,
+                                      &n->stuck_vc_ms, &err)) < 0) goto fail;
   dflt = 0;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "rpc.max_message_bytes", 0, 1u << 30, &dflt, &u, &err)) < 0) goto fail;
   n->max_msg = (size_t)u;
@@ -841,7 +885,7 @@ fl_pbft_ops_t fl__node_ops(fl__node_t *n) {
   return (fl_pbft_ops_t){.ctx = n, .sign = op_sign, .verify = op_verify,
                          .sign_digest = op_sign_digest, .verify_digest = op_verify_digest,
                          .sha256 = op_sha256, .check_request = op_check_request,
-                         .load = op_load};
+                         .load = op_load, .wall_ms = op_wall_ms};
 }
 
 static fl_status_t start_pbft(fl__node_t *n) {
@@ -862,6 +906,9 @@ static fl_status_t start_pbft(fl__node_t *n) {
   c.max_pending = n->max_pending;
   c.resend_ms = n->resend_ms;
   c.max_inflight = n->max_inflight < w ? n->max_inflight : w;
+  c.busy_inflight = n->busy_inflight;
+  c.busy_timeout_ms = n->busy_timeout_ms;
+  c.dedup_window = n->dedup_window;
   c.base_block_number = 0;
   memcpy(c.base_header_hash, n->genesis->header_hash, 32);
   fl_pbft_ops_t ops = fl__node_ops(n);
@@ -903,7 +950,7 @@ static fl_status_t start_pbft(fl__node_t *n) {
 }
 
 static void node_free(fl__node_t *n) {
-  for (size_t i = n->qhead; i < n->qlen; i++) fl_free(n->q[i].bytes);
+  for (size_t i = n->qhead; i < n->qlen; i++) fl_free(n->q[i].own);
   fl_free(n->q);
   fl_pbft_free(n->pbft);
   fl_kv_close(n->kv);
@@ -927,6 +974,7 @@ static void node_free(fl__node_t *n) {
       fl_free(n->links[j].oq);
     }
   fl_free(n->links);
+  fl__metrics_free(n);
   fl_config_free(n->cfg);
   if (n->vc_mu_ok) pthread_mutex_destroy(&n->vc_mu);
 }
@@ -946,6 +994,9 @@ int fl_orderer_main(const char *config_path) {
   n->vc_mu_ok = true;
   if (load_genesis(n) < 0 || load_identity(n) < 0 || open_store(n) < 0 || start_pbft(n) < 0)
     goto done;
+#ifdef FL_ORDERER_FAULTS
+  fl__faults_init(n);
+#endif
   if (writer_start(n) < 0) {
     FL_ERROR(LOG, "cannot start the writer thread");
     goto done;
@@ -958,7 +1009,8 @@ int fl_orderer_main(const char *config_path) {
   n->open_handles = 3;
   uv_signal_start(&n->sigterm, on_signal, SIGTERM);
   uv_signal_start(&n->sigint, on_signal, SIGINT);
-  if (fl__rpc_start(n) < 0) {
+  fl__metrics_setup(n);
+  if (fl__rpc_start(n) < 0 || fl__metrics_start_ops(n) < 0) {
     fl__node_stop(n, 1);
   } else {
     FL_INFO(LOG, "orderer ready replica=%u n=%u f=%u listen=%s:%u height=%llu verify=%d",

@@ -32,6 +32,8 @@
 #include "common/kv/kv.h"
 #include "common/net/loop.h"
 #include "common/net/rpc.h"
+#include "common/ops/metrics.h"
+#include "common/ops/ops.h"
 #include "common/protoutil/genesis.h"
 #include "orderer/pbft/pbft.h"
 
@@ -39,14 +41,53 @@
 
 typedef struct fl__node_s fl__node_t;
 
+/* Broadcast outcomes, the `result` label of
+ * fedledger_orderer_broadcast_total (metrics.c holds the names). */
+typedef enum fl__bc_result_e {
+  FL__BC_ACCEPTED = 0,
+  FL__BC_MALFORMED,       /* undecodable envelope or header */
+  FL__BC_WRONG_TYPE,      /* not ENDORSER_TRANSACTION */
+  FL__BC_WRONG_CHANNEL,
+  FL__BC_BAD_SIGNATURE,   /* creator signature does not verify */
+  FL__BC_NOT_MEMBER,      /* creator refused by the MSP (unknown CA, revoked, expired) */
+  FL__BC_DUPLICATE,       /* tx id pending or ordered */
+  FL__BC_BUSY,            /* admission control: retry */
+  FL__BC_UNAVAILABLE,     /* shutting down */
+  FL__BC_REFUSED,         /* refused by consensus otherwise */
+  FL__BC_N
+} fl__bc_result_t;
+
+/* RPC methods, the `method` label of fedledger_orderer_rpc_errors_total. */
+typedef enum fl__rpc_method_e {
+  FL__M_BROADCAST = 0,
+  FL__M_DELIVER,
+  FL__M_CONSENSUS,        /* streams refused, replica links dropped */
+  FL__M_N
+} fl__rpc_method_t;
+
+/* The operations endpoint's registry and the handles the node updates
+ * (metrics.c). Counters of the PBFT core are mirrored from
+ * fl_pbft_stats by delta (`last`). */
+typedef struct fl__node_metrics_s {
+  fl_metrics_t *reg;
+  fl_gauge_t *height, *view, *view_change, *checkpoint, *last_exec, *queue, *links_up;
+  fl_counter_t *view_changes, *new_views, *state_transfers, *requests, *blocks;
+  fl_counter_t *dropped, *broadcast, *rpc_errors;
+  fl_histogram_t *cut, *write;
+  fl_pbft_stats_t last;
+  uint64_t vc_since;            /* monotonic ms a view change started; 0: none */
+} fl__node_metrics_t;
+
 typedef struct fl__qact_s {
   fl_pbft_action_type_t type;
   uint32_t to;
   fl_pbft_record_t kind;
   uint64_t seq, view, block_number;
   uint32_t nreq;
-  uint8_t *bytes; /* owned copy */
+  void *own;            /* owned memory holding bytes (taken from the machine or a copy) */
+  const uint8_t *bytes; /* view into own */
   size_t len;
+  uint64_t ts;    /* DELIVER: batch timestamp (wall ms) */
 } fl__qact_t;
 
 #define FL__LINK_QMAX ((size_t)256 << 20)
@@ -75,6 +116,7 @@ typedef struct fl__dstream_s {
   fl__node_t *n;
   fl_rpc_call_t *call;
   uint64_t next, stop;
+  uint64_t fault_id;            /* FL_ORDERER_FAULTS: order of opening */
   struct fl__dstream_s *prev, *nxt;
 } fl__dstream_t;
 
@@ -86,11 +128,15 @@ struct fl__node_s {
   const char *data_dir, *genesis_path, *listen_host, *msp_dir;
   uint16_t listen_port;
   bool tls_on, verify, sync;
+  bool check_tx;                /* broadcast.check_transaction */
   const char *tls_cert, *tls_key;
   char *tls_roots;
   uint32_t bc_batch, bc_workers, max_pending;
   uint64_t request_timeout_ms, unreachable_timeout_ms, resend_ms;
   uint32_t max_inflight;
+  uint32_t dedup_window; /* pbft.dedup_window: seqs whose tx ids stay refused */
+  uint32_t busy_inflight;       /* pbft.busy_inflight (adaptive batching) */
+  uint64_t busy_timeout_ms;     /* pbft.busy_batch_timeout */
   size_t max_msg;
   /* network and identity */
   fl_netconfig_t *net;
@@ -153,6 +199,19 @@ struct fl__node_s {
   bool syncing;
   uint32_t sync_peer;
   uint64_t sync_call, sync_target;
+  /* operations endpoint (metrics.c) */
+  const char *ops_host;
+  uint16_t ops_port;
+  uint64_t stuck_vc_ms;         /* operations.stuck_view_change */
+  fl_ops_server_t *ops;
+  fl__node_metrics_t mx;
+  bool store_failed;            /* a replica log write failed */
+#ifdef FL_ORDERER_FAULTS
+  /* faults.c: Byzantine hooks of the test build (FL_ORDERER_FAULT) */
+  bool fault_equivocate, fault_bad_sig, fault_deliver_lie, fault_withhold;
+  uint64_t fault_withhold_at;
+  uint64_t fault_streams;       /* Deliver streams opened (parity picks the lie) */
+#endif
   /* metrics (log_metrics) */
   uint64_t m_at, m_exec, m_blocks, m_writes, m_write_ms, m_write_max, m_write_bytes;
   /* lifecycle */
@@ -179,6 +238,38 @@ fl_status_t fl__node_read_block(fl__node_t *n, uint64_t number, fl_sbuf_t *out);
 
 /** The PBFT host ops of n (ECDSA with the replicas' keys). */
 fl_pbft_ops_t fl__node_ops(fl__node_t *n);
+
+/* metrics.c */
+/** Creates the registry and registers every metric (at start-up). */
+void fl__metrics_setup(fl__node_t *n);
+/** Starts the operations endpoint when operations.port is set. */
+fl_status_t fl__metrics_start_ops(fl__node_t *n);
+/** Closes the endpoint (shutdown, loop thread). */
+void fl__metrics_close_ops(fl__node_t *n);
+/** Refreshes gauges and mirrored counters from the machine's info/stats. */
+void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_stats_t *st);
+/** A block became durable; ts = its batch timestamp (wall ms). */
+void fl__metrics_block(fl__node_t *n, uint64_t number, uint64_t ts);
+/** A broadcast was answered with result r. */
+void fl__metrics_broadcast(fl__node_t *n, fl__bc_result_t r);
+/** An RPC of method m ended with an error. */
+void fl__metrics_rpc_error(fl__node_t *n, fl__rpc_method_t m);
+/** Frees the registry (after the endpoint closed). NULL-safe. */
+void fl__metrics_free(fl__node_t *n);
+
+#ifdef FL_ORDERER_FAULTS
+/* faults.c (test build only; each returns false when its fault is off) */
+void fl__faults_init(fl__node_t *n);
+/** bad-sig: *out = msg with its signature corrupted. */
+bool fl__faults_corrupt_sig(fl__node_t *n, fl_buf_t msg, fl_sbuf_t *out);
+/** equivocate: *out = another validly signed pre-prepare for msg's (view, seq). */
+bool fl__faults_equivocate(fl__node_t *n, fl_buf_t msg, fl_sbuf_t *out);
+/** deliver-lie: *out = a tampered copy of block `number` for Deliver stream `stream`. */
+bool fl__faults_deliver(fl__node_t *n, uint64_t number, uint64_t stream, fl_buf_t blk,
+                        fl_sbuf_t *out);
+/** withhold: true if block `number` must not be served. */
+bool fl__faults_withhold(const fl__node_t *n, uint64_t number);
+#endif
 
 /* rpc.c */
 fl_status_t fl__rpc_start(fl__node_t *n);

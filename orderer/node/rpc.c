@@ -29,6 +29,7 @@
 #include "common/net/loop.h"
 #include "common/protoutil/block.h"
 #include "common/protoutil/envelope.h"
+#include "common/protoutil/proposal.h"
 #include "orderer/node/ab.h"
 #include "orderer/node/node_int.h"
 
@@ -42,6 +43,7 @@ typedef struct bcjob_s {
   fl_rpc_call_t **calls;
   fl_status_t *st;
   const char **why;
+  uint8_t *res;                 /* fl__bc_result_t of each refusal */
   char (*txid)[FL_TXID_HEX_LEN + 1];
 } bcjob_t;
 
@@ -52,20 +54,54 @@ static void bc_work(void *arg) {
     fl_buf_t req = fl_rpc_call_request(j->calls[i]);
     fl_envelope_t *e = NULL;
     const char *why = "ok";
-    fl_status_t rc = fl_envelope_decode(req.data, req.len, &e, &why);
+    fl__bc_result_t res = FL__BC_ACCEPTED;
+    fl_status_t rc = FL_OK;
+    if (req.len > n->net->pbft.batch_max_bytes) {
+      /* No batch could carry it (fl_pbft_submit would refuse it too, with
+       * a reason that helps nobody). */
+      rc = FL_ETOOBIG;
+      res = FL__BC_MALFORMED;
+      why = "broadcast: envelope exceeds the batch size limit (pbft.batch_max_bytes)";
+    }
+    if (rc == FL_OK) {
+      rc = fl_envelope_decode(req.data, req.len, &e, &why);
+      if (rc < 0) res = FL__BC_MALFORMED;
+    }
     if (rc == FL_OK && e->header.type != FL_HDR_ENDORSER_TX) {
       rc = FL_EPERM;
+      res = FL__BC_WRONG_TYPE;
       why = "broadcast: only ENDORSER_TRANSACTION envelopes are ordered";
     }
     if (rc == FL_OK && strcmp(e->header.channel, n->net->channel) != 0) {
       rc = FL_EINVAL;
+      res = FL__BC_WRONG_CHANNEL;
       why = "broadcast: wrong channel";
     }
     if (rc == FL_OK && n->verify) {
       fl_msp_info_t info;
       rc = fl_envelope_verify_creator(e, n->msp, FL_ROLE_NONE, &info);
-      if (rc < 0) why = rc == FL_EBADSIG ? "broadcast: bad creator signature" : info.reason;
+      if (rc < 0) {
+        why = rc == FL_EBADSIG ? "broadcast: bad creator signature" : info.reason;
+        res = rc == FL_EBADSIG ? FL__BC_BAD_SIGNATURE : FL__BC_NOT_MEMBER;
+      } else if (info.role != FL_ROLE_CLIENT && info.role != FL_ROLE_ADMIN) {
+        /* Transactions come from clients (or admins), as at the gateway:
+         * a peer's or an orderer's identity does not submit. */
+        rc = FL_EPERM;
+        why = "broadcast: the creator's role may not submit transactions (client or admin only)";
+        res = FL__BC_NOT_MEMBER;
+      }
     }
+    if (rc == FL_OK && n->check_tx) {
+      /* After the creator, whose refusal says more. Structure only (no
+       * signature is checked here): an envelope whose data is not an
+       * endorsed Transaction could never be valid at a peer, so it does
+       * not take block space. */
+      fl_tx_t *tx = NULL;
+      rc = fl_tx_decode(e, &tx, &why);
+      fl_tx_free(tx);
+      if (rc < 0) res = FL__BC_MALFORMED;
+    }
+    j->res[i] = (uint8_t)res;
     if (rc == FL_OK) memcpy(j->txid[i], e->header.tx_id, sizeof(j->txid[i]));
     j->st[i] = rc;
     j->why[i] = why;
@@ -90,22 +126,26 @@ static void bc_done(void *arg, fl_status_t status) {
   for (size_t i = 0; i < j->cnt; i++) {
     fl_status_t st = status < 0 ? FL_EUNAVAIL : j->st[i];
     const char *why = status < 0 ? "orderer: shutting down" : j->why[i];
+    fl__bc_result_t res = status < 0 ? FL__BC_UNAVAILABLE : (fl__bc_result_t)j->res[i];
     if (st == FL_OK && n->stopping) {
       st = FL_EUNAVAIL;
       why = "orderer: shutting down";
+      res = FL__BC_UNAVAILABLE;
     }
     if (st == FL_OK) {
       st = fl_pbft_submit(n->pbft, fl_rpc_call_request(j->calls[i]),
                           FL_BUF(j->txid[i], FL_TXID_HEX_LEN), now);
-      if (st == FL_EEXIST) why = "broadcast: duplicate tx id";
-      else if (st == FL_AGAIN) why = "broadcast: orderer busy, retry";
-      else if (st < 0) why = "broadcast: refused by consensus";
+      if (st == FL_EEXIST) why = "broadcast: duplicate tx id", res = FL__BC_DUPLICATE;
+      else if (st == FL_AGAIN) why = "broadcast: orderer busy, retry", res = FL__BC_BUSY;
+      else if (st < 0) why = "broadcast: refused by consensus", res = FL__BC_REFUSED;
     }
+    fl__metrics_broadcast(n, res);
     bc_reply(j->calls[i], st, why);
   }
   fl_free(j->calls);
   fl_free(j->st);
   fl_free(j->why);
+  fl_free(j->res);
   fl_free(j->txid);
   fl_free(j);
   if (!n->stopping) {
@@ -123,6 +163,7 @@ static void bc_flush(fl__node_t *n) {
     j->calls = fl_memdup(n->bc_pend, k * sizeof(*j->calls));
     j->st = fl_calloc(k, sizeof(*j->st));
     j->why = fl_calloc(k, sizeof(*j->why));
+    j->res = fl_calloc(k, sizeof(*j->res));
     j->txid = fl_calloc(k, sizeof(*j->txid));
     memmove(n->bc_pend, n->bc_pend + k, (n->bc_n - k) * sizeof(*n->bc_pend));
     n->bc_n -= k;
@@ -144,12 +185,14 @@ static void on_check(uv_check_t *h) {
 static void h_broadcast(fl_rpc_call_t *call, void *arg) {
   fl__node_t *n = arg;
   if (n->stopping) {
+    fl__metrics_broadcast(n, FL__BC_UNAVAILABLE);
     bc_reply(call, FL_EUNAVAIL, "orderer: shutting down");
     return;
   }
   /* Admission control before any work: a full replica says so at once
    * instead of spending a signature check on what it would refuse. */
   if (n->info.pending_requests + n->bc_n >= n->max_pending) {
+    fl__metrics_broadcast(n, FL__BC_BUSY);
     bc_reply(call, FL_AGAIN, "broadcast: orderer busy, retry");
     return;
   }
@@ -202,10 +245,19 @@ static void dl_pump(fl__node_t *n, fl__dstream_t *d) {
     }
     if (fl__node_read_block(n, d->next, &blk) != FL_OK) {
       FL_ERROR(LOG, "block missing from store number=%llu", (unsigned long long)d->next);
+      fl__metrics_rpc_error(n, FL__M_DELIVER);
       fl_rpc_call_end(d->call, FL_EINTERNAL, "block missing from store");
       dl_remove(n, d);
       goto out;
     }
+#ifdef FL_ORDERER_FAULTS
+    if (fl__faults_withhold(n, d->next)) goto out; /* silent, stream kept */
+    fl_sbuf_t lie = {0};
+    if (fl__faults_deliver(n, d->next, d->fault_id, fl_sbuf_view(&blk), &lie)) {
+      fl_sbuf_free(&blk);
+      blk = lie;
+    }
+#endif
     msg.len = 0;
     fl_ab_deliver_block_encode(fl_sbuf_view(&blk), &msg);
     fl_status_t rc = fl_rpc_call_send(d->call, fl_sbuf_view(&msg));
@@ -265,13 +317,16 @@ static void dl_done(void *arg, fl_status_t status) {
   if (status < 0 || n->stopping) {
     fl_rpc_call_end(call, FL_EUNAVAIL, "orderer: shutting down");
   } else if (j->rc < 0) {
+    fl__metrics_rpc_error(n, FL__M_DELIVER);
     fl_rpc_call_end(call, j->rc, j->why);
   } else {
     uint64_t start = pos_num(n, j->seek.start_kind, j->seek.start);
     uint64_t stop = j->seek.has_stop ? pos_num(n, j->seek.stop_kind, j->seek.stop) : UINT64_MAX;
     if (stop < start) {
+      fl__metrics_rpc_error(n, FL__M_DELIVER);
       fl_rpc_call_end(call, FL_EINVAL, "deliver: stop before start");
     } else if (j->seek.fail_if_not_ready && start > n->height) {
+      fl__metrics_rpc_error(n, FL__M_DELIVER);
       char *m = fl_sprintf("deliver: block %llu not available (height %llu)",
                            (unsigned long long)start, (unsigned long long)n->height);
       fl_rpc_call_end(call, FL_NOTFOUND, m);
@@ -282,6 +337,9 @@ static void dl_done(void *arg, fl_status_t status) {
       d->call = call;
       d->next = start;
       d->stop = stop;
+#ifdef FL_ORDERER_FAULTS
+      d->fault_id = n->fault_streams++;
+#endif
       d->nxt = n->streams;
       if (n->streams) n->streams->prev = d;
       n->streams = d;
@@ -368,11 +426,13 @@ static void h_consensus(fl_rpc_call_t *call, void *arg) {
   fl__node_t *n = arg;
   fl_buf_t req = fl_rpc_call_request(call);
   if (req.len != 4) {
+    fl__metrics_rpc_error(n, FL__M_CONSENSUS);
     fl_rpc_call_end(call, FL_EMALFORMED, "consensus: request is be32(replica id)");
     return;
   }
   uint32_t id = fl_get_be32(req.data);
   if (id >= n->nrep || id == n->self) {
+    fl__metrics_rpc_error(n, FL__M_CONSENSUS);
     fl_rpc_call_end(call, FL_EPERM, "consensus: not a replica");
     return;
   }
@@ -382,10 +442,19 @@ static void h_consensus(fl_rpc_call_t *call, void *arg) {
     fl_msp_info_t info;
     fl_status_t rc = fl_cert_from_der(der.data, der.len, &c);
     if (rc == FL_OK) rc = fl_msp_validate_cert(n->msp, FL_MSP_TLS, NULL, c, FL_ROLE_NONE, &info);
+    bool orderer = rc == FL_OK && orderer_org(n, info.mspid);
+    /* The stream carries replica id's messages: its TLS identity must be
+     * that replica's node (the same CN as the signing certificate the
+     * genesis block names for id), not just any orderer. */
+    const char *cn = c ? fl_cert_subject_cn(c) : NULL;
+    const char *want = n->ocerts[id] ? fl_cert_subject_cn(n->ocerts[id]) : NULL;
+    bool same = orderer && cn && want && strcmp(cn, want) == 0;
     fl_cert_free(c);
-    if (rc < 0 || !orderer_org(n, info.mspid)) {
+    if (!same) {
       FL_WARN(LOG, "consensus stream refused claimed=%u cn=%s", id, fl_rpc_call_peer_cn(call));
-      fl_rpc_call_end(call, FL_EPERM, "consensus: client is not an orderer");
+      fl__metrics_rpc_error(n, FL__M_CONSENSUS);
+      fl_rpc_call_end(call, FL_EPERM, orderer ? "consensus: client is not replica of the claimed id"
+                                              : "consensus: client is not an orderer");
       return;
     }
   }
@@ -402,8 +471,20 @@ static void h_consensus(fl_rpc_call_t *call, void *arg) {
 }
 
 void fl__rpc_send(fl__node_t *n, uint32_t to, fl_buf_t msg) {
+#ifdef FL_ORDERER_FAULTS
+  fl_sbuf_t bad = {0}, alt = {0};
+  fl_buf_t orig = msg;
+  if (fl__faults_corrupt_sig(n, msg, &bad)) msg = orig = fl_sbuf_view(&bad);
+  bool equiv = to == FL_PBFT_TO_ALL && fl__faults_equivocate(n, orig, &alt);
+  uint32_t nth = 0;
+#endif
   for (uint32_t j = 0; j < n->nrep; j++) {
     if (j == n->self || (to != FL_PBFT_TO_ALL && to != j)) continue;
+#ifdef FL_ORDERER_FAULTS
+    /* The first other replica gets the real pre-prepare, the rest the
+     * other one. */
+    if (equiv) msg = nth++ == 0 ? orig : fl_sbuf_view(&alt);
+#endif
     fl__link_t *l = &n->links[j];
     fl_status_t rc = FL_ECLOSED;
     if (l->out && l->oq_head < l->oq_len) {
@@ -432,6 +513,10 @@ void fl__rpc_send(fl__node_t *n, uint32_t to, fl_buf_t msg) {
     }
     l->sent++;
   }
+#ifdef FL_ORDERER_FAULTS
+  fl_sbuf_free(&bad);
+  fl_sbuf_free(&alt);
+#endif
 }
 
 /* ---------------------------------------------------------- replica links */
@@ -450,7 +535,10 @@ static void link_drop(fl__link_t *l, fl_status_t why) {
   l->connected = false;
   if (n->syncing && n->sync_peer == l->id) n->syncing = false;
   fl_rpc_client_close(c, NULL, NULL);
-  if (was) FL_INFO(LOG, "replica link down replica=%u rc=%s", l->id, fl_status_name(why));
+  if (was) {
+    FL_INFO(LOG, "replica link down replica=%u rc=%s", l->id, fl_status_name(why));
+    fl__metrics_rpc_error(n, FL__M_CONSENSUS);
+  }
   if (n->stopping) return;
   /* We receive l->id's messages on this link only: without it we cannot
    * follow that replica (if it is the primary, PBFT votes sooner). */

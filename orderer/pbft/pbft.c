@@ -147,6 +147,13 @@ size_t fl_pbft_actions(const fl_pbft_t *p, const fl_pbft_action_t **acts) {
   return p->nacts;
 }
 
+void *fl_pbft_action_take(fl_pbft_t *p, size_t i) {
+  if (p == NULL || i >= p->nacts) return NULL;
+  void *own = p->act_own[i];
+  p->act_own[i] = NULL;
+  return own;
+}
+
 void fl_pbft_actions_clear(fl_pbft_t *p) {
   if (p == NULL) return;
   for (size_t i = 0; i < p->nacts; i++) fl_free(p->act_own[i]);
@@ -535,6 +542,16 @@ static void on_batch_data(fl_pbft_t *p, fl__pbft_smsg_t *m) {
 
 /* ------------------------------------------------------------- proposing */
 
+/* How long the oldest queued request may wait for a partial batch: the
+ * batch timeout, or busy_timeout_ms while the pipeline is busy. */
+static uint64_t batch_wait(const fl_pbft_t *p) {
+  uint64_t w = p->cfg.batch_timeout_ms;
+  if (p->cfg.busy_inflight > 0 && p->cfg.busy_timeout_ms > w &&
+      p->next_seq > p->last_exec + p->cfg.busy_inflight)
+    w = p->cfg.busy_timeout_ms;
+  return w;
+}
+
 void fl__pbft_propose(fl_pbft_t *p) {
   if (!p->started || p->in_vc || !is_primary(p) || p->st.active ||
       p->last_exec < p->low)
@@ -546,7 +563,7 @@ void fl__pbft_propose(fl_pbft_t *p) {
     if (s > p->low + p->L || s > p->last_exec + p->cfg.max_inflight) break;
     bool full = p->queued.count >= p->cfg.batch_max_count ||
                 p->queued.bytes >= p->cfg.batch_max_bytes;
-    if (!full && p->now < p->queued.head->arrival + p->cfg.batch_timeout_ms)
+    if (!full && p->now < p->queued.head->arrival + batch_wait(p))
       break;
     if (reqs == NULL)
       reqs = fl_calloc(p->cfg.batch_max_count, sizeof(*reqs));
@@ -584,7 +601,14 @@ void fl__pbft_propose(fl_pbft_t *p) {
       continue;
     }
     fl_sbuf_t batch = {0}, msg = {0}, sgn = {0};
-    fl__pbft_batch_encode(reqs, nr, p->now, &batch);
+    /* The block timestamp: wall clock when the host gives one, never
+     * below this replica's previous proposal (a clock stepped back does not
+     * make its blocks' timestamps go backwards). Other primaries' values
+     * are not adopted: a Byzantine one could pin them in the future. */
+    uint64_t ts = p->ops.wall_ms ? p->ops.wall_ms(p->ops.ctx) : p->now;
+    if (ts < p->last_ts) ts = p->last_ts;
+    p->last_ts = ts;
+    fl__pbft_batch_encode(reqs, nr, ts, &batch);
     uint8_t d[DLEN];
     p->ops.sha256(p->ops.ctx, fl_sbuf_view(&batch), d);
     fl__pbft_enc_pp(p->view, s, d, &msg);
@@ -1013,6 +1037,7 @@ static void try_deliver(fl_pbft_t *p) {
     a->nrequests = k->nkept;
     a->digest = d;
     a->bytes = FL_BUF(d + DLEN, len - DLEN);
+    a->timestamp_ms = k->ts;
     k->delivered = true;
     p->delivered = num;
     p->blk_wait_since = p->now;
@@ -1783,8 +1808,8 @@ uint64_t fl_pbft_next_deadline(const fl_pbft_t *p) {
   bool room = p->next_seq <= p->low + p->L &&
               p->next_seq <= p->last_exec + p->cfg.max_inflight;
   if (!p->in_vc && is_primary(p) && room && !p->st.active && p->queued.head &&
-      p->queued.head->arrival + p->cfg.batch_timeout_ms < t)
-    t = p->queued.head->arrival + p->cfg.batch_timeout_ms;
+      p->queued.head->arrival + batch_wait(p) < t)
+    t = p->queued.head->arrival + batch_wait(p);
   return t;
 }
 
@@ -1803,4 +1828,8 @@ void fl_pbft_info(const fl_pbft_t *p, fl_pbft_info_t *out) {
   out->delivered_block = p->delivered;
   out->pending_requests = p->queued.count + p->infl.count;
   out->state_transfer = p->st.active;
+  out->queued_requests = p->queued.count;
+  out->inflight_requests = p->infl.count;
+  if (out->primary == p->self && !p->in_vc && p->next_seq > p->last_exec + 1)
+    out->inflight_seqs = p->next_seq - 1 - p->last_exec;
 }

@@ -94,6 +94,13 @@ typedef struct fl_pbft_ops_s {
    *  replica then never serves state transfer). */
   fl_status_t (*load)(void *ctx, fl_pbft_record_t kind, uint64_t seq,
                       fl_sbuf_t *out);
+  /** Optional: the wall clock in milliseconds since the Unix epoch, read by
+   *  the primary when it cuts a batch; the value travels in the batch (so
+   *  every replica puts the same timestamp_ms in the block) and is made
+   *  non-decreasing along the chain. NULL: the `now` of the call (the
+   *  host's monotonic clock; the simulation uses virtual time). Timers
+   *  always use `now`. */
+  uint64_t (*wall_ms)(void *ctx);
 } fl_pbft_ops_t;
 
 /** Parameters. Start from fl_pbft_config_default() and set n and self. */
@@ -117,6 +124,13 @@ typedef struct fl_pbft_config_s {
   uint32_t state_chunk_bytes;    /* soft size limit of a StateResponse    */
   uint64_t base_block_number;    /* number of the block before the first  */
   uint8_t base_header_hash[FL_PBFT_DIGEST_LEN]; /* its header hash        */
+  /* Adaptive batching (0 = off, the default): while at least busy_inflight
+   * seqs are proposed and not executed, a batch that is not full waits up
+   * to busy_timeout_ms (instead of batch_timeout_ms) for more requests.
+   * Under load the pipeline is busy anyway: fewer, fuller blocks cost less
+   * consensus work per request; when idle nothing changes. */
+  uint32_t busy_inflight;
+  uint64_t busy_timeout_ms;
 } fl_pbft_config_t;
 
 /** Returns the defaults (docs/ordering.md, "Parameters"); n = 4, self = 0. */
@@ -144,6 +158,7 @@ typedef struct fl_pbft_action_s {
   const uint8_t *digest;     /* EXECUTE: batch digest; DELIVER: header hash (32 bytes) */
   const uint8_t *state;      /* EXECUTE: state digest after seq (32 bytes) */
   fl_buf_t bytes;            /* SEND/PERSIST/DELIVER payload              */
+  uint64_t timestamp_ms;     /* DELIVER: the batch's timestamp (primary's clock) */
 } fl_pbft_action_t;
 
 /** Counters (monotonic since fl_pbft_new). */
@@ -180,6 +195,9 @@ typedef struct fl_pbft_info_s {
   uint64_t delivered_block;   /* last block number delivered             */
   uint64_t pending_requests;
   bool state_transfer;        /* fetching committed batches               */
+  uint64_t queued_requests;   /* held, not in any pre-prepare yet         */
+  uint64_t inflight_requests; /* in a pre-prepare not executed yet        */
+  uint64_t inflight_seqs;     /* primary: seqs proposed, not executed     */
 } fl_pbft_info_t;
 
 /** Creates a replica. cfg and ops are copied. Returns FL_OK and *out (free
@@ -266,6 +284,14 @@ uint64_t fl_pbft_next_deadline(const fl_pbft_t *p);
  *  any other fl_pbft_* function) and their count. */
 size_t fl_pbft_actions(const fl_pbft_t *p,
                        const fl_pbft_action_t **acts /* out */);
+
+/** Takes the memory behind action i's `bytes` (i < the count
+ *  fl_pbft_actions returned, before fl_pbft_actions_clear): returns the
+ *  allocation that holds them, owned by the caller from now on (free with
+ *  fl_free); `bytes` (and a DELIVER's `digest`) keep pointing into it, so
+ *  a host can queue an action without copying it. NULL when the action
+ *  owns no memory or it was taken already (then copy `bytes`). */
+void *fl_pbft_action_take(fl_pbft_t *p, size_t i);
 
 /** Drops the pending actions (frees their bytes). */
 void fl_pbft_actions_clear(fl_pbft_t *p);

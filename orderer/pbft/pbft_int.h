@@ -426,6 +426,7 @@ struct fl_pbft_s {
   uint32_t nlow_proof;
   fl__pbft_entry_t *log;       /* [L] */
   uint64_t next_seq;
+  uint64_t last_ts;            /* timestamp of our last proposed batch */
   fl__pbft_ck_t *ck;           /* [L/K] */
   uint32_t nck;
   fl__pbft_smsg_t *own_ck;

@@ -698,6 +698,7 @@ static void run_on_server(server_h *h, void (*fn)(server_h *, void *), void *arg
 }
 
 static void get_stats(server_h *h, void *arg) { fl_rpc_server_stats(h->srv, arg); }
+static void get_nheld(server_h *h, void *arg) { *(int *)arg = h->nheld; }
 
 static void srv_closed(fl_rpc_server_t *srv, void *arg) {
   server_h *h = arg;
@@ -1391,12 +1392,13 @@ static void test_rpc_server_close_inflight(void **state) {
   run_until(&loop, &w.done);
   assert_int_equal(w.st, FL_OK);
   /* Wait until all 20 slow calls are held by the server. */
-  for (int i = 0; i < 500 && h->nheld < 20; i++) {
+  int held = 0;
+  for (int i = 0; i < 500 && held < 20; i++) {
     uv_run(&loop, UV_RUN_NOWAIT);
-    run_on_server(h, get_stats, &(fl_rpc_stats_t){0});
+    run_on_server(h, get_nheld, &held);
     sleep_us(2000);
   }
-  assert_int_equal(h->nheld, 20);
+  assert_int_equal(held, 20);
   /* Close the server while all of that is in flight. */
   run_on_server(h, stop_fn, NULL);
   while (c.unary_done < 20 || c.stream_ended < 1) uv_run(&loop, UV_RUN_ONCE);
