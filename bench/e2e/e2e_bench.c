@@ -9,6 +9,19 @@
  * in flight each, all on one libuv loop, for S seconds; then the program
  * stops submitting, lets what is in flight finish, and prints a summary.
  *
+ * In-flight depth: 4 x 16 by default saturates the 2-core test network;
+ * beyond saturation more in flight only adds queueing (Little's law: the
+ * p50 of a closed loop at saturation is about inflight / throughput), so
+ * the default is the smallest depth that reaches full throughput. With
+ * --rate R the load is open instead: R tx/s are offered whatever the
+ * latency, which measures latency at a given load.
+ *
+ * With --start the summary also splits the CPU time of the network's
+ * processes per committed transaction (peers, their chaincode workers,
+ * orderers, this client; from /proc/<pid>/stat over the measured window)
+ * and says how busy the whole machine was: other programs sharing the
+ * cores change tx/s, the CPU cost per transaction much less.
+ *
  * Output: one JSON line per second ({"bench":"e2e","t":..,"tx_per_s":..})
  * on stdout, a human summary on stderr, and, last, the JSON summary with
  * tx_per_s (valid commits per second of the measured window), p50_ms,
@@ -20,10 +33,14 @@
  * 4 fedledger-orderer + peer0 of Org1 and Org2, kvstore, policy
  * AND('Org1MSP.peer','Org2MSP.peer')) and killed, by PID, at the end.
  */
+#include <ctype.h>
+#include <dirent.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
 #include <uv.h>
 
 #include "common/base/alloc.h"
@@ -49,6 +66,16 @@ typedef struct gateway_s {
 
 typedef struct conn_s conn_t;
 
+/* CPU accounting (--start only): the processes of each role. */
+enum { R_PEERS, R_CHAINCODE, R_ORDERERS, R_CLIENT, R_COUNT };
+static const char *const role_names[R_COUNT] = {"peers", "chaincode", "orderers", "client"};
+
+typedef struct cpu_snap_s {
+  uint64_t role_ticks[R_COUNT]; /* utime + stime, clock ticks */
+  uint64_t busy, total;         /* /proc/stat, all CPUs, ticks */
+  bool ok;
+} cpu_snap_t;
+
 typedef struct bench_s {
   uv_loop_t loop;
   uv_timer_t tick;
@@ -61,6 +88,12 @@ typedef struct bench_s {
   bool plaintext;
   uint32_t commit_timeout_ms;
   uint64_t t0, t_end;               /* mono ns */
+  double rate;                      /* --rate: tx/s offered in total; 0 = closed loop */
+  uv_timer_t pace;
+  int rr;                           /* next connection (rate mode) */
+  pid_t ord_pids[8], peer_pids[8];  /* --start: what to account CPU to */
+  int n_ord_pids, n_peer_pids;
+  cpu_snap_t cpu0, cpu1;
   bool stopping;
   int elapsed_s;
   /* counters */
@@ -91,7 +124,7 @@ static void usage(void) {
           "                 (--gateway HOST:PORT=MSPID:IDENTITY_DIR ... |\n"
           "                  --network PKI_DIR --peers HOST:PORT[,HOST:PORT...])\n"
           "                 [--channel NAME] [--chaincode NAME] [--commit-timeout MS]\n"
-          "                 [--plaintext] [--start]\n"
+          "                 [--rate TX_PER_S] [--plaintext] [--start [--batch-timeout D]]\n"
           "\n"
           "  --gateway   one gateway peer and the client identity to use with it;\n"
           "              IDENTITY_DIR is a cryptogen user folder holding msp/ and tls/.\n"
@@ -100,8 +133,13 @@ static void usage(void) {
           "              --peers, peer i uses client1 of org<i+1>.example.com,\n"
           "              MSP id Org<i+1>MSP.\n"
           "  --start     launch 4 orderers + peer0 of Org1 and Org2 (integration\n"
-          "              harness, temp dir) and stop them at the end.\n"
-          "  defaults: --seconds 10 --clients 4 --inflight 256 --channel fedchannel\n"
+          "              harness, temp dir) and stop them at the end; the summary\n"
+          "              then also gives the CPU time of each role per committed tx;\n"
+          "              --batch-timeout sets its genesis pbft.batch_timeout (10ms).\n"
+          "  --rate      open loop: offer this many tx/s in total (each connection\n"
+          "              still holds at most --inflight); latency is then measured\n"
+          "              at that load instead of at saturation.\n"
+          "  defaults: --seconds 10 --clients 4 --inflight 16 --channel fedchannel\n"
           "            --chaincode kvstore --commit-timeout 30000\n");
   exit(2);
 }
@@ -134,7 +172,7 @@ static void on_result(void *arg, const fl_client_result_t *r) {
     note_error(b, r->error);
   }
   fl_free(tx);
-  if (!b->stopping) submit_one(cn);
+  if (!b->stopping && b->rate <= 0) submit_one(cn);
 }
 
 static void submit_one(conn_t *cn) {
@@ -196,6 +234,87 @@ static size_t total_inflight(const bench_t *b) {
   return n;
 }
 
+/* ------------------------------------------------------------ CPU usage */
+
+/* utime + stime (ticks) and the parent of process pid from
+ * /proc/<pid>/stat; false when it is gone. */
+static bool proc_stat(pid_t pid, uint64_t *ticks, pid_t *ppid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL) return false;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')'); /* comm may hold spaces and parens */
+  if (p == NULL) return false;
+  /* after ") ": field 3 state, 4 ppid, ..., 14 utime, 15 stime */
+  unsigned long long v[16] = {0};
+  char state;
+  int got = sscanf(p + 2, "%c %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &state,
+                   &v[4], &v[5], &v[6], &v[7], &v[8], &v[9], &v[10], &v[11], &v[12], &v[13],
+                   &v[14], &v[15]);
+  if (got != 13) return false;
+  if (ticks) *ticks = v[14] + v[15];
+  if (ppid) *ppid = (pid_t)v[4];
+  return true;
+}
+
+static void cpu_snapshot(const bench_t *b, cpu_snap_t *s) {
+  memset(s, 0, sizeof *s);
+  uint64_t t = 0;
+  for (int i = 0; i < b->n_ord_pids; i++)
+    if (proc_stat(b->ord_pids[i], &t, NULL)) s->role_ticks[R_ORDERERS] += t;
+  for (int i = 0; i < b->n_peer_pids; i++)
+    if (proc_stat(b->peer_pids[i], &t, NULL)) s->role_ticks[R_PEERS] += t;
+  if (proc_stat(getpid(), &t, NULL)) s->role_ticks[R_CLIENT] = t;
+  /* chaincode workers: children of the peers */
+  DIR *d = opendir("/proc");
+  struct dirent *de;
+  while (d != NULL && (de = readdir(d)) != NULL) {
+    if (!isdigit((unsigned char)de->d_name[0])) continue;
+    pid_t pid = (pid_t)atoi(de->d_name), pp = 0;
+    if (!proc_stat(pid, &t, &pp)) continue;
+    for (int i = 0; i < b->n_peer_pids; i++)
+      if (pp == b->peer_pids[i]) s->role_ticks[R_CHAINCODE] += t;
+  }
+  if (d) closedir(d);
+  FILE *f = fopen("/proc/stat", "r");
+  unsigned long long v[8] = {0};
+  if (f != NULL && fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2],
+                          &v[3], &v[4], &v[5], &v[6], &v[7]) == 8) {
+    for (int i = 0; i < 8; i++) s->total += v[i];
+    s->busy = s->total - v[3] - v[4]; /* minus idle and iowait */
+    s->ok = true;
+  }
+  if (f) fclose(f);
+}
+
+/* ---------------------------------------------------------- open loop */
+
+/* --rate: every millisecond, submit what the schedule says is due, round
+ * robin over the connections, none above --inflight. */
+static void on_pace(uv_timer_t *t) {
+  bench_t *b = t->data;
+  if (b->stopping) {
+    uv_timer_stop(t);
+    return;
+  }
+  double due = b->rate * (double)(fl_mono_ns() - b->t0) / 1e9;
+  while ((double)b->submitted < due) {
+    conn_t *cn = NULL;
+    for (int k = 0; k < b->n_conns && cn == NULL; k++) {
+      conn_t *c = &b->conns[(b->rr + k) % b->n_conns];
+      if (c->ready && !c->failed && c->inflight < b->inflight) cn = c;
+    }
+    if (cn == NULL) break; /* every connection at its cap: the offered load is too high */
+    b->rr = (cn->index + 1) % b->n_conns;
+    uint64_t before = b->submitted;
+    submit_one(cn);
+    if (b->submitted == before) break;
+  }
+}
+
 static void on_tick(uv_timer_t *t) {
   bench_t *b = t->data;
   b->elapsed_s++;
@@ -213,6 +332,7 @@ static void on_tick(uv_timer_t *t) {
   if (!b->stopping && (b->elapsed_s >= b->seconds || all_failed)) {
     b->stopping = true;
     b->t_end = fl_mono_ns();
+    cpu_snapshot(b, &b->cpu1);
   }
   /* drain: wait for what is in flight, at most the commit timeout */
   if (b->stopping &&
@@ -220,6 +340,8 @@ static void on_tick(uv_timer_t *t) {
        fl_mono_ns() - b->t_end > (uint64_t)b->commit_timeout_ms * 1000000ull + 1000000000ull)) {
     uv_timer_stop(t);
     uv_close((uv_handle_t *)t, NULL);
+    uv_timer_stop(&b->pace);
+    uv_close((uv_handle_t *)&b->pace, NULL);
     for (int i = 0; i < b->n_conns; i++) fl_client_close(b->conns[i].c, on_closed, b);
   }
 }
@@ -232,11 +354,16 @@ static void on_start(uv_timer_t *t) {
     pending = pending || (!b->conns[i].ready && !b->conns[i].failed);
   if (pending) return; /* try again at the next 10 ms */
   uv_timer_stop(t);
+  cpu_snapshot(b, &b->cpu0);
   b->t0 = fl_mono_ns();
   b->t_end = b->t0 + (uint64_t)b->seconds * 1000000000ull;
-  for (int i = 0; i < b->n_conns; i++)
-    for (int k = 0; k < b->inflight && b->conns[i].ready && !b->conns[i].failed; k++)
-      submit_one(&b->conns[i]);
+  if (b->rate > 0) {
+    uv_timer_start(&b->pace, on_pace, 0, 1);
+  } else {
+    for (int i = 0; i < b->n_conns; i++)
+      for (int k = 0; k < b->inflight && b->conns[i].ready && !b->conns[i].failed; k++)
+        submit_one(&b->conns[i]);
+  }
   uv_timer_start(t, on_tick, 1000, 1000);
 }
 
@@ -279,12 +406,14 @@ static int load_gateway(gateway_t *g, bool plaintext) {
 int main(int argc, char **argv) {
   (void)fl_log_configure("warn");
   (void)fl_log_configure_from_env();
-  bench_t b = {.channel = "fedchannel", .chaincode = "kvstore", .seconds = 10, .inflight = 256,
+  bench_t b = {.channel = "fedchannel", .chaincode = "kvstore", .seconds = 10, .inflight = 16,
                .commit_timeout_ms = 30000};
   int clients = 4;
   const char *network = NULL, *peers = NULL;
   bool start = false;
-  enum { O_GATEWAY = 1000, O_NETWORK, O_PEERS, O_CHANNEL, O_CHAINCODE, O_CTO, O_PLAIN, O_START };
+  const char *batch_timeout = NULL; /* --start: genesis pbft.batch_timeout */
+  enum { O_GATEWAY = 1000, O_NETWORK, O_PEERS, O_CHANNEL, O_CHAINCODE, O_CTO, O_PLAIN, O_START,
+         O_RATE, O_BATCH_TIMEOUT };
   static const struct option longopts[] = {
       {"seconds", required_argument, NULL, 's'},
       {"clients", required_argument, NULL, 'c'},
@@ -297,6 +426,8 @@ int main(int argc, char **argv) {
       {"commit-timeout", required_argument, NULL, O_CTO},
       {"plaintext", no_argument, NULL, O_PLAIN},
       {"start", no_argument, NULL, O_START},
+      {"rate", required_argument, NULL, O_RATE},
+      {"batch-timeout", required_argument, NULL, O_BATCH_TIMEOUT},
       {"help", no_argument, NULL, 'h'},
       {NULL, 0, NULL, 0},
   };
@@ -320,10 +451,12 @@ int main(int argc, char **argv) {
     case O_CTO: b.commit_timeout_ms = (uint32_t)atoi(optarg); break;
     case O_PLAIN: b.plaintext = true; break;
     case O_START: start = true; break;
+    case O_RATE: b.rate = atof(optarg); break;
+    case O_BATCH_TIMEOUT: batch_timeout = optarg; break;
     default: usage();
     }
   }
-  if (b.seconds <= 0 || clients <= 0 || b.inflight <= 0) usage();
+  if (b.seconds <= 0 || clients <= 0 || b.inflight <= 0 || b.rate < 0) usage();
   if (network != NULL && peers != NULL) {
     char *list = fl_strdup(peers), *save = NULL;
     for (char *tok = strtok_r(list, ",", &save); tok && b.n_gws < MAX_GATEWAYS;
@@ -346,7 +479,7 @@ int main(int argc, char **argv) {
   if (start && b.n_gws == 0) {
     if (getenv("FL_SOURCE_DIR") == NULL) setenv("FL_SOURCE_DIR", FL_E2E_SOURCE_DIR, 1);
     const char *bin = getenv("FL_PEER_BIN_DIR") ? getenv("FL_PEER_BIN_DIR") : FL_E2E_BIN_DIR;
-    pn_opts_t po = {.log = "warn"};
+    pn_opts_t po = {.log = "warn", .batch_timeout = batch_timeout};
     if (pn_net_new(&po, bin, FL_E2E_KVSTORE_SO, FL_E2E_COUNTER_SO, &net) != FL_OK) return 1;
     fl_status_t rc = FL_OK;
     for (int i = 0; i < PN_NORD && rc == FL_OK; i++) rc = pn_start_orderer(net, i);
@@ -364,6 +497,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     b.channel = PN_CHANNEL;
+    for (int i = 0; i < PN_NORD; i++) b.ord_pids[b.n_ord_pids++] = net->opid[i];
+    for (int k = 0; k < 2; k++) b.peer_pids[b.n_peer_pids++] = net->ppid[chosen[k]];
     for (int k = 0; k < 2; k++) {
       gateway_t *g = &b.gws[b.n_gws++];
       g->host = fl_strdup("127.0.0.1");
@@ -376,6 +511,7 @@ int main(int argc, char **argv) {
             b.gws[1].port);
   }
 #else
+  (void)batch_timeout;
   if (start) {
     fprintf(stderr, "e2e: --start needs the integration harness (configure with BUILD_TESTS=ON)\n");
     return 2;
@@ -408,6 +544,8 @@ int main(int argc, char **argv) {
   }
   uv_timer_init(&b.loop, &b.tick);
   b.tick.data = &b;
+  uv_timer_init(&b.loop, &b.pace);
+  b.pace.data = &b;
   uv_timer_start(&b.tick, on_start, 10, 10);
   uv_run(&b.loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(&b.loop);
@@ -425,12 +563,38 @@ int main(int argc, char **argv) {
           (unsigned long long)b.valid, (unsigned long long)b.invalid,
           (unsigned long long)b.errors, tps, p50, p99, mx);
   if (b.first_error[0]) fprintf(stderr, "     first error: %s\n", b.first_error);
+  /* CPU per committed tx, by role (--start), and how busy the machine was. */
+  char cpu_json[512] = "";
+  if (b.cpu0.ok && b.cpu1.ok && b.valid_in_window > 0) {
+    double tick_ms = 1000.0 / (double)sysconf(_SC_CLK_TCK);
+    double per[R_COUNT], total = 0;
+    int off = snprintf(cpu_json, sizeof cpu_json, ",\"cpu_ms_per_tx\":{");
+    fprintf(stderr, "     CPU per committed tx:");
+    for (int r = 0; r < R_COUNT; r++) {
+      per[r] = (double)(b.cpu1.role_ticks[r] - b.cpu0.role_ticks[r]) * tick_ms /
+               (double)b.valid_in_window;
+      total += per[r];
+      off += snprintf(cpu_json + off, sizeof cpu_json - (size_t)off, "\"%s\":%.3f,",
+                      role_names[r], per[r]);
+      fprintf(stderr, " %s %.3f ms", role_names[r], per[r]);
+    }
+    double ours = 0, busy = (double)(b.cpu1.busy - b.cpu0.busy) * tick_ms / 1000.0;
+    for (int r = 0; r < R_COUNT; r++)
+      ours += (double)(b.cpu1.role_ticks[r] - b.cpu0.role_ticks[r]) * tick_ms / 1000.0;
+    snprintf(cpu_json + off, sizeof cpu_json - (size_t)off,
+             "\"total\":%.3f},\"cores_used\":%.2f,\"machine_busy_cores\":%.2f,\"cores\":%ld",
+             total, window > 0 ? ours / window : 0, window > 0 ? busy / window : 0,
+             sysconf(_SC_NPROCESSORS_ONLN));
+    fprintf(stderr, ", total %.3f ms\n     cores used by the network %.2f, machine busy %.2f of %ld\n",
+            total, window > 0 ? ours / window : 0, window > 0 ? busy / window : 0,
+            sysconf(_SC_NPROCESSORS_ONLN));
+  }
   printf("{\"bench\":\"e2e\",\"seconds\":%.3f,\"gateways\":%d,\"clients\":%d,\"inflight\":%d,"
-         "\"submitted\":%llu,\"committed\":%llu,\"invalid\":%llu,\"errors\":%llu,"
-         "\"tx_per_s\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f,\"first_error\":\"",
-         window, b.n_gws, clients, b.inflight, (unsigned long long)b.submitted,
+         "\"rate\":%.0f,\"submitted\":%llu,\"committed\":%llu,\"invalid\":%llu,\"errors\":%llu,"
+         "\"tx_per_s\":%.1f,\"p50_ms\":%.2f,\"p99_ms\":%.2f,\"max_ms\":%.2f%s,\"first_error\":\"",
+         window, b.n_gws, clients, b.inflight, b.rate, (unsigned long long)b.submitted,
          (unsigned long long)b.valid, (unsigned long long)b.invalid,
-         (unsigned long long)b.errors, tps, p50, p99, mx);
+         (unsigned long long)b.errors, tps, p50, p99, mx, cpu_json);
   for (const char *p = b.first_error; *p; p++) {
     if (*p == '"' || *p == '\\') putchar('\\');
     putchar((unsigned char)*p < 0x20 ? ' ' : *p);

@@ -271,6 +271,7 @@ struct w_stub_s {
   fl_cc_creator_t creator;
   fl__arena_t arena;
   fl_sbuf_t req, rep;
+  fl_sbuf_t outq;      /* frames that need no reply, sent with the next one */
   w_range_t **ranges;
   size_t nranges, rcap;
   w_hist_t **hists;
@@ -283,14 +284,29 @@ static fl_cc_bytes_t CB(fl_buf_t b) { return (fl_cc_bytes_t){.data = b.data, .le
 /* The peer is gone or broke the protocol: nothing sensible is left to do. */
 static _Noreturn void w_die(int code) { _exit(code); }
 
+/* Writes every queued frame (one write for PUTs, DELs, CLOSEs and the
+ * frame that needs an answer or ends the invocation). */
+static void w_flush(w_stub_t *st) {
+  if (st->outq.len && io_write(st->fd, st->outq.data, st->outq.len, 0) != FL_OK) w_die(5);
+  st->outq.len = 0;
+}
+
+/* Queues st->req as a frame of `type`. Frames that need no reply wait for
+ * the next one that does (or DONE): the peer handles frames in order, so
+ * nothing changes but the number of writes and wake-ups. */
 static void w_send(w_stub_t *st, uint32_t type) {
-  if (send_frame(st->fd, type, &st->req, 0) != FL_OK) w_die(5);
+  if (st->req.len > FL__CCRT_MAX_FRAME) w_die(5);
+  fl_sbuf_append_be32(&st->outq, type);
+  fl_sbuf_append_be32(&st->outq, (uint32_t)st->req.len);
+  fl_sbuf_append(&st->outq, st->req.data, st->req.len);
+  if (st->outq.len >= FL__CCRT_MAX_FRAME) w_flush(st); /* bounded */
 }
 
 /* Sends st->req as `type`, receives the reply into *into; returns the
  * reply's rc and leaves *r positioned after it. */
 static int w_call(w_stub_t *st, uint32_t type, fl_sbuf_t *into, rdr_t *r) {
   w_send(st, type);
+  w_flush(st);
   uint32_t rt;
   if (recv_frame(st->fd, &rt, into, 0) != FL_OK || rt != M_REPLY) w_die(5);
   *r = rdr(into);
@@ -611,9 +627,11 @@ static _Noreturn void worker_main(const fl_chaincode_t *desc, int fd) {
     w_bytes(&st.req, resp.message.data, resp.message.len);
     w_bytes(&st.req, resp.payload.data, resp.payload.len);
     w_send(&st, M_DONE);
+    w_flush(&st);
 
     fl_free(st.ranges);
     fl_free(st.hists);
+    fl_sbuf_free(&st.outq);
     fl_sbuf_free(&st.req);
     fl_sbuf_free(&st.rep);
     fl__arena_free(&st.arena);
@@ -789,15 +807,66 @@ static void release(fl_ccrt_cc_t *cc, fl__worker_t *w) {
   pthread_mutex_unlock(&cc->mu);
 }
 
+/* The peer's side of a worker channel: reads whatever has arrived (the
+ * worker sends several frames in one write) and hands out frames from it. */
+typedef struct frd_s {
+  int fd;
+  fl_sbuf_t buf;
+  size_t pos;    /* start of the unread bytes */
+} frd_t;
+
+/* Makes at least n unread bytes available. */
+static fl_status_t frd_fill(frd_t *f, size_t n, uint64_t deadline) {
+  if (f->buf.len - f->pos >= n) return FL_OK;
+  if (f->pos > 0) { /* compact */
+    memmove(f->buf.data, f->buf.data + f->pos, f->buf.len - f->pos);
+    f->buf.len -= f->pos;
+    f->pos = 0;
+  }
+  while (f->buf.len < n) {
+    size_t want = n - f->buf.len < 65536 ? 65536 : n - f->buf.len;
+    fl_sbuf_reserve(&f->buf, f->buf.len + want);
+    ssize_t k = read(f->fd, f->buf.data + f->buf.len, want);
+    if (k > 0) {
+      f->buf.len += (size_t)k;
+      continue;
+    }
+    if (k == 0) return FL_ECLOSED;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      FL_FORWARD(wait_fd(f->fd, POLLIN, deadline));
+      continue;
+    }
+    return FL_ECLOSED;
+  }
+  return FL_OK;
+}
+
+/* The next frame: its type and a view of its body (valid until the next
+ * call). FL_EPROTO for an over-long one. */
+static fl_status_t frd_next(frd_t *f, uint32_t *type, fl_sbuf_t *view, uint64_t deadline) {
+  FL_FORWARD(frd_fill(f, 8, deadline));
+  *type = fl_get_be32(f->buf.data + f->pos);
+  uint32_t len = fl_get_be32(f->buf.data + f->pos + 4);
+  if (len > FL__CCRT_MAX_FRAME) return FL_EPROTO;
+  FL_FORWARD(frd_fill(f, 8 + (size_t)len, deadline));
+  /* a borrowed view: data/len only, never freed or grown */
+  view->data = f->buf.data + f->pos + 8;
+  view->len = len;
+  f->pos += 8 + (size_t)len;
+  return FL_OK;
+}
+
 /* Answers the worker's frames until DONE. Returns FL_OK with the response,
  * FL_ETIMEDOUT, FL_ECLOSED (the worker died) or FL_EPROTO. */
 static fl_status_t serve(fl__sim_t *sim, int fd, uint64_t deadline, int32_t *status,
                          fl_sbuf_t *msg, fl_sbuf_t *payload) {
   fl_sbuf_t in = {0}, out = {0}, val = {0}, ents = {0};
+  frd_t rd = {.fd = fd};
   fl_status_t rc;
   for (;;) {
     uint32_t type;
-    rc = recv_frame(fd, &type, &in, deadline);
+    rc = frd_next(&rd, &type, &in, deadline);
     if (rc != FL_OK) break;
     rdr_t r = rdr(&in);
     out.len = 0;
@@ -933,7 +1002,7 @@ static fl_status_t serve(fl__sim_t *sim, int fd, uint64_t deadline, int32_t *sta
     }
   }
 done:
-  fl_sbuf_free(&in);
+  fl_sbuf_free(&rd.buf); /* `in` is a view into it */
   fl_sbuf_free(&out);
   fl_sbuf_free(&val);
   fl_sbuf_free(&ents);

@@ -21,6 +21,7 @@
  * ahead. A stream that ends or a connection that drops fails over too.
  */
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "common/base/alloc.h"
 #include "common/base/clock.h"
@@ -272,6 +273,10 @@ static void probe(fl__peer_t *p) {
 }
 
 void fl__commit_tick(fl__peer_t *p) {
+  if (p->disk_low && !p->stopping) { /* waiting for space, not stalled */
+    pump_b(p);
+    if (p->disk_low) return;
+  }
   if (p->stopping || p->dl == NULL || p->connected_ms == 0 || p->probing) return;
   uint64_t now = fl__peer_now_ms();
   uint64_t last = p->last_block_ms > p->connected_ms ? p->last_block_ms : p->connected_ms;
@@ -543,8 +548,31 @@ static void b_done(void *arg, fl_status_t st) {
   }
 }
 
+/* A commit that finds the disk full fails inside RocksDB, which then
+ * refuses every write (and debug builds of it abort): keep min_free bytes
+ * free instead, wait while there are fewer, and say so. */
+static bool disk_ok(fl__peer_t *p) {
+  struct statvfs v;
+  if (p->min_free == 0 || statvfs(p->data_dir, &v) != 0) return true;
+  uint64_t avail = (uint64_t)v.f_bavail * (uint64_t)v.f_frsize;
+  if (avail < p->min_free) {
+    if (!p->disk_low)
+      FL_ERROR(LOG, "disk full: not committing until space returns data_dir=%s free=%llu "
+               "min_free=%llu next_block=%llu", p->data_dir, (unsigned long long)avail,
+               (unsigned long long)p->min_free, (unsigned long long)p->height);
+    p->disk_low = true;
+    return false;
+  }
+  if (p->disk_low)
+    FL_INFO(LOG, "disk space back: committing again data_dir=%s free=%llu", p->data_dir,
+            (unsigned long long)avail);
+  p->disk_low = false;
+  return true;
+}
+
 static void pump_b(fl__peer_t *p) {
   if (p->b_busy || p->stopping || p->fatal || p->bq_head == p->bq_len) return;
+  if (!disk_ok(p)) return;
   bjob_t *j = fl_calloc(1, sizeof(*j));
   j->p = p;
   j->vb = p->bq[p->bq_head++];

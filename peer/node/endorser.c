@@ -28,6 +28,8 @@ struct fl_endorser_s {
   const fl_signer_t *signer;
   fl_sbuf_t identity;
   fl_msp_info_t self;
+  uint64_t ts_window_ms;      /* UINT64_MAX = no check */
+  uint64_t (*now_ms)(void);
 };
 
 /* ------------------------------------------------------- state adapter */
@@ -149,6 +151,9 @@ fl_status_t fl_endorser_new(const fl_endorser_opts_t *o, fl_endorser_t **out) {
   e->ledger = o->ledger;
   e->ccrt = o->ccrt;
   e->signer = o->signer;
+  e->ts_window_ms = o->timestamp_window_ms ? o->timestamp_window_ms
+                                           : FL_ENDORSER_TS_WINDOW_DEFAULT_MS;
+  e->now_ms = o->now_ms ? o->now_ms : fl_wall_ms;
   fl_sbuf_append(&e->identity, o->identity.data, o->identity.len);
   *out = e;
   e = NULL;
@@ -204,6 +209,23 @@ static fl_status_t verify_creator(fl_endorser_t *e, const fl_proposal_t *p,
   return rc;
 }
 
+/* Refuses (400) a proposal whose timestamp is outside the window around
+ * this peer's clock; checked before the signature, which costs more. */
+static bool timestamp_ok(const fl_endorser_t *e, const fl_proposal_t *p,
+                         fl_endorse_result_t *res) {
+  if (e->ts_window_ms == UINT64_MAX) return true;
+  uint64_t now = e->now_ms(), ts = p->header.timestamp_ms;
+  uint64_t skew = ts > now ? ts - now : now - ts;
+  if (skew <= e->ts_window_ms) return true;
+  refuse(res, 400,
+         "proposal timestamp %llu ms is %llu.%03llu s %s this peer's clock (%llu ms); "
+         "the window is %llu s (endorser.timestamp_window): check the client's clock",
+         (unsigned long long)ts, (unsigned long long)(skew / 1000),
+         (unsigned long long)(skew % 1000), ts > now ? "ahead of" : "behind",
+         (unsigned long long)now, (unsigned long long)(e->ts_window_ms / 1000));
+  return false;
+}
+
 /* Copies a view into a NUL-terminated string owned by the caller. */
 static char *cstr(fl_buf_t b) { return fl_strndup((const char *)b.data, b.len); }
 
@@ -228,6 +250,7 @@ fl_status_t fl_endorser_process(fl_endorser_t *e, fl_buf_t sp, bool endorse, fl_
     refuse(res, 400, "proposal for channel '%s', this peer serves another", p->header.channel);
     goto answer;
   }
+  if (!timestamp_ok(e, p, res)) goto answer;
   fl_msp_info_t info;
   if (verify_creator(e, p, &info, res) < 0) goto answer;
   bool used = false;

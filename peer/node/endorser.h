@@ -12,7 +12,9 @@
  *             event, response, chaincode version) is signed by this peer
  *             (endorsement = its identity and its signature over
  *             payload || identity);
- *   400       the proposal does not decode, or names another channel;
+ *   400       the proposal does not decode, names another channel, or its
+ *             header timestamp is further than the timestamp window from
+ *             this peer's clock (either way; the message says by how much);
  *   403       the creator's signature, membership, role (client or admin)
  *             or revocation check failed;
  *   404       the chaincode is not defined or not installed on this peer;
@@ -59,7 +61,18 @@ typedef struct fl_endorser_opts_s {
   fl_ccrt_t *ccrt;
   const fl_signer_t *signer;  /* this peer's signing key */
   fl_buf_t identity;          /* its serialized identity (copied) */
+  /* A proposal whose header timestamp differs from this peer's clock by
+   * more than this is refused (400): a captured proposal cannot be
+   * endorsed again much later, and clients with a wrong clock learn it at
+   * once. 0 = FL_ENDORSER_TS_WINDOW_DEFAULT_MS; UINT64_MAX = no check. */
+  uint64_t timestamp_window_ms;
+  /* The clock the window is measured against (wall milliseconds since the
+   * epoch); NULL = fl_wall_ms. For tests of clock skew. */
+  uint64_t (*now_ms)(void);
 } fl_endorser_opts_t;
+
+/** Fabric's default (peer.authentication.timewindow): 15 minutes. */
+#define FL_ENDORSER_TS_WINDOW_DEFAULT_MS (15ull * 60 * 1000)
 
 /** What one call decided, for logs, metrics and the gateway. */
 typedef struct fl_endorse_result_s {

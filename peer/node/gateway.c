@@ -25,12 +25,15 @@
  * orderers round robin; an orderer that is unreachable or busy is skipped
  * (each at most twice), a refusal (duplicate, bad signature) is returned.
  *
- * Gateway/CommitStatus: the signed request is checked on a worker (any
- * valid member may ask: the status of every transaction is published on
- * the events socket anyway); the call then waits, registered under its tx
- * id BEFORE the ledger is consulted, so a commit cannot slip between the
- * two; commits wake waiters directly (no polling); gateway.commit_timeout
- * ends the wait with FL_ETIMEDOUT.
+ * Gateway/CommitStatus: the signed request is checked on a worker (the
+ * signer must be a valid, unrevoked member of an organisation of the
+ * channel, any role: the status of every transaction is published on the
+ * events socket anyway), and the same job looks the tx id up in the
+ * ledger. Found: answered. Not found: the call waits, registered under its
+ * tx id; if a commit finished on the loop while the job ran, the ledger is
+ * consulted again AFTER the registration, so a commit cannot slip between
+ * lookup and registration; commits wake waiters directly (no polling);
+ * gateway.commit_timeout ends the wait with FL_ETIMEDOUT.
  *
  * Gateway/Evaluate: the local endorser's query path.
  */
@@ -65,7 +68,7 @@ static void fail_call(fl__peer_t *p, fl_rpc_call_t *call, fl_status_t st, const 
 
 static fl_status_t submit(fl__peer_t *p, fl_work_fn w, fl_work_done_fn d, void *arg) {
   p->jobs++;
-  fl_status_t rc = fl_worker_submit(&p->loop, w, d, arg);
+  fl_status_t rc = fl__job_submit(p, w, d, arg);
   if (rc != FL_OK) p->jobs--;
   return rc;
 }
@@ -310,12 +313,24 @@ static void plan_and_start(gend_t *g) {
   for (size_t k = 0; k < norder; k++) {
     group_t *gr = &g->groups[np];
     memset(gr, 0, sizeof(*gr));
-    size_t idx[64], n = 0;
-    for (size_t i = 0; i < p->npeers && n < 64; i++)
-      if (strcmp(p->peers[i].mspid, order[k]) == 0 && !p->peers[i].self) idx[n++] = i;
+    /* Other peers of the organisation, round robin; those whose last
+     * connection failed go last (each still gets a reconnect attempt here,
+     * once its backoff is over, so it comes back when it is up again). */
+    size_t idx[64], n = 0, down[64], nd = 0;
+    for (size_t i = 0; i < p->npeers; i++) {
+      fl__remote_t *r = &p->peers[i];
+      if (strcmp(r->mspid, order[k]) != 0 || r->self) continue;
+      if (r->down) {
+        if (r->client == NULL) (void)fl__remote_client(r);
+        if (nd < 64) down[nd++] = i;
+      } else if (n < 64) {
+        idx[n++] = i;
+      }
+    }
     for (size_t i = 0; i < p->npeers; i++)
       if (p->peers[i].self && strcmp(order[k], p->mspid) == 0) gr->cand[gr->ncand++] = i;
     for (size_t i = 0; i < n && gr->ncand < 64; i++) gr->cand[gr->ncand++] = idx[(i + rr) % n];
+    for (size_t i = 0; i < nd && gr->ncand < 64; i++) gr->cand[gr->ncand++] = down[(i + rr) % nd];
     if (gr->ncand == 0) continue;
     porgs[np] = (fl_policy_org_t){.mspid = order[k], .peers = (uint32_t)gr->ncand};
     np++;
@@ -618,7 +633,15 @@ static void sub_work(void *arg) {
   if (info.role != FL_ROLE_CLIENT && info.role != FL_ROLE_ADMIN) {
     s->rc = FL_EPERM;
     s->why = "Submit: the creator is not a client or admin";
+    goto out;
   }
+  /* The data must be an endorsed Transaction answering this header: a
+   * SignedProposal sent as an Envelope (same wire layout), or a transaction
+   * without endorsements, would only be ordered to be marked invalid,
+   * spending its tx id. */
+  fl_tx_t *tx = NULL;
+  s->rc = fl_tx_decode(e, &tx, &s->why);
+  fl_tx_free(tx);
 out:
   fl_envelope_free(e);
   if (r) fl__peer__submit_request__free_unpacked(r, NULL);
@@ -655,24 +678,25 @@ static void w_unlink(fl__peer_t *p, fl__waiter_t *w) {
   w->next = w->prev = NULL;
 }
 
+static void reply_status(fl_rpc_call_t *call, int code, uint64_t block) {
+  Fl__Peer__CommitStatusResponse r;
+  fl__peer__commit_status_response__init(&r);
+  r.result = (Fl__Common__TxValidationCode)code;
+  r.block_number = block;
+  fl_sbuf_t out = {0};
+  pack(&r.base, &out);
+  fl_rpc_call_reply(call, FL_OK, fl_sbuf_view(&out));
+  fl_sbuf_free(&out);
+}
+
 /* Answers w once; frees it when no job holds it. */
 static void w_answer(fl__waiter_t *w, fl_status_t st, const char *msg, int code, uint64_t block) {
   fl__peer_t *p = w->p;
   if (w->answered) return;
   w->answered = true;
   w_unlink(p, w);
-  if (st < 0) {
-    fail_call(p, w->call, st, msg);
-  } else {
-    Fl__Peer__CommitStatusResponse r;
-    fl__peer__commit_status_response__init(&r);
-    r.result = (Fl__Common__TxValidationCode)code;
-    r.block_number = block;
-    fl_sbuf_t out = {0};
-    pack(&r.base, &out);
-    fl_rpc_call_reply(w->call, FL_OK, fl_sbuf_view(&out));
-    fl_sbuf_free(&out);
-  }
+  if (st < 0) fail_call(p, w->call, st, msg);
+  else reply_status(w->call, code, block);
   w->call = NULL;
   if (!w->checking) fl_free(w);
 }
@@ -691,6 +715,8 @@ typedef struct cjob_s {
   fl_status_t rc;
   const char *why;
   fl_ledger_txloc_t loc;
+  fl_status_t lrc;       /* the first ledger lookup (in the verify job) */
+  uint64_t height_sub;   /* p->height when the verify job was submitted */
 } cjob_t;
 
 static void cs_verify_work(void *arg) {
@@ -712,9 +738,15 @@ static void cs_verify_work(void *arg) {
   fl_buf_t part = FL_BUF(sr->request.data, sr->request.len);
   j->rc = fl_sigcache_verify(j->p->sigcache, FL_BUF(r->identity.data, r->identity.len), &part, 1,
                              FL_BUF(sr->signature.data, sr->signature.len), FL_ROLE_NONE, &info);
-  if (j->rc < 0)
+  if (j->rc < 0) {
     j->why = j->rc == FL_EBADSIG ? "CommitStatus: the request signature does not verify"
                                  : info.reason;
+    goto out;
+  }
+  /* Most requests come after the commit or long before it: one lookup
+   * here saves a second job; cs_verify_done decides whether it can be
+   * trusted (no commit finished on the loop in between). */
+  j->lrc = fl_ledger_tx_get(j->p->ledger, NULL, FL_BUF(j->txid, FL_TXID_HEX_LEN), &j->loc);
 out:
   if (r) fl__peer__commit_status_request__free_unpacked(r, NULL);
   if (sr) fl__peer__signed_commit_status_request__free_unpacked(sr, NULL);
@@ -756,6 +788,16 @@ static void cs_verify_done(void *arg, fl_status_t st) {
     fl_free(j);
     return;
   }
+  if (j->lrc == FL_OK) { /* already committed */
+    reply_status(j->call, j->loc.code, j->loc.block);
+    fl_free(j);
+    return;
+  }
+  if (j->lrc != FL_NOTFOUND) {
+    fail_call(p, j->call, j->lrc, "CommitStatus: ledger read failed");
+    fl_free(j);
+    return;
+  }
   fl__waiter_t *w = fl_calloc(1, sizeof(*w));
   w->p = p;
   w->call = j->call;
@@ -766,7 +808,15 @@ static void cs_verify_done(void *arg, fl_status_t st) {
   if (w->next) w->next->prev = w;
   p->wait[b] = w;
   fl_rpc_call_on_cancel(w->call, w_cancel, w);
-  /* Registered first, then the ledger: a commit in between wakes w. */
+  /* Not found by the verify job, and no commit finished on the loop since
+   * it was submitted: any block that commits the tx wakes w from now on
+   * (the loop hears of every commit after the ledger has it). */
+  if (p->height == j->height_sub) {
+    fl_free(j);
+    return;
+  }
+  /* A commit finished in between: registered first, then the ledger
+   * again; a commit after this point wakes w. */
   j->w = w;
   w->checking = true;
   if (submit(p, cs_lookup_work, cs_lookup_done, j) != FL_OK) {
@@ -780,6 +830,7 @@ static void h_gw_commit_status(fl_rpc_call_t *call, void *arg) {
   cjob_t *j = fl_calloc(1, sizeof(*j));
   j->p = p;
   j->call = call;
+  j->height_sub = p->height;
   if (submit(p, cs_verify_work, cs_verify_done, j) != FL_OK) {
     fail_call(p, call, FL_EUNAVAIL, "no worker");
     fl_free(j);

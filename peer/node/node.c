@@ -54,6 +54,7 @@ void fl__remote_close(fl__remote_t *r) {
 
 void fl__remote_fail(fl__remote_t *r) {
   if (r->client == NULL) return;
+  r->down = true;
   fl__remote_close(r);
   r->retry_at_ms = fl__peer_now_ms() + r->backoff_ms;
   r->backoff_ms = r->backoff_ms * 2 > 2000 ? 2000 : r->backoff_ms * 2;
@@ -68,6 +69,7 @@ static void remote_on_connect(fl_rpc_client_t *c, fl_status_t st, void *arg) {
     return;
   }
   r->backoff_ms = 100;
+  r->down = false;
 }
 
 static void remote_on_disconnect(fl_rpc_client_t *c, fl_status_t st, void *arg) {
@@ -189,6 +191,11 @@ static fl_status_t load_config(fl__peer_t *p, const char *path) {
   if ((rc = fl_config_get_duration_ms(c, NULL, "gateway.commit_timeout", &dv,
                                       &p->commit_timeout_ms, &err)) < 0)
     goto fail;
+  dv = FL_ENDORSER_TS_WINDOW_DEFAULT_MS;
+  if ((rc = fl_config_get_duration_ms(c, NULL, "endorser.timestamp_window", &dv,
+                                      &p->ts_window_ms, &err)) < 0)
+    goto fail;
+  if (p->ts_window_ms == 0) p->ts_window_ms = UINT64_MAX; /* "0s": no check */
   dv = 4;
   if ((rc = fl_config_get_uint64(c, NULL, "validator.parallel", 1, 64, &dv, &u, &err)) < 0) goto fail;
   p->vparallel = (unsigned)u;
@@ -196,6 +203,10 @@ static fl_status_t load_config(fl__peer_t *p, const char *path) {
   if ((rc = fl_config_get_uint64(c, NULL, "rpc.max_message_bytes", 0, 1u << 30, &dv, &u, &err)) < 0)
     goto fail;
   p->max_msg = (size_t)u;
+  dv = (uint64_t)64 << 20;
+  if ((rc = fl_config_get_uint64(c, NULL, "ledger.min_free_bytes", 0, UINT64_MAX, &dv,
+                                 &p->min_free, &err)) < 0)
+    goto fail;
   if (p->stall_ms < 100) p->stall_ms = 100;
   return FL_OK;
 fail:
@@ -427,6 +438,10 @@ static fl_status_t check_ledger(void *arg, fl_sbuf_t *reason) {
     fl_sbuf_append_str(reason, "ledger not usable (a commit failed)");
     return FL_ESTORE;
   }
+  if (p->disk_low) {
+    fl_sbuf_append_str(reason, "disk full: free space under ledger.min_free_bytes, not committing");
+    return FL_ESTORE;
+  }
   return FL_OK;
 }
 
@@ -465,6 +480,7 @@ void fl__peer_stop(fl__peer_t *p, int code) {
   if (p->stopping) return;
   p->stopping = true;
   FL_INFO(LOG, "shutting down peer=%s height=%llu", p->name, (unsigned long long)p->height);
+  fl__jobs_close(p);
   uv_timer_stop(&p->tick);
   uv_close((uv_handle_t *)&p->tick, NULL);
   uv_close((uv_handle_t *)&p->sigterm, NULL);
@@ -572,7 +588,15 @@ static void setup_remotes(fl__peer_t *p) {
   for (size_t i = 0; i < p->nord; i++) p->ords[i].name = fl_sprintf("orderer%zu", i);
 }
 
+/* uv_walk callback: names a handle still open when the loop should be empty. */
+static void log_left_handle(uv_handle_t *h, void *arg) {
+  (void)arg;
+  FL_WARN(LOG, "open handle type=%s active=%d closing=%d", uv_handle_type_name(h->type),
+          uv_is_active(h), uv_is_closing(h));
+}
+
 static void peer_free(fl__peer_t *p) {
+  fl__jobs_free(p);
   fl_endorser_free(p->endorser);
   fl_validator_free(p->validator);
   fl_ccrt_free(p->ccrt);
@@ -626,7 +650,8 @@ int fl_peer_main(const char *config_path) {
   if (load_chaincodes(p) < 0 || open_ledger(p) < 0) goto done;
   fl_endorser_opts_t eo = {.channel = p->net->channel, .msp = p->msp, .sigcache = p->sigcache,
                            .ledger = p->ledger, .ccrt = p->ccrt, .signer = p->signer,
-                           .identity = fl_sbuf_view(&p->identity)};
+                           .identity = fl_sbuf_view(&p->identity),
+                           .timestamp_window_ms = p->ts_window_ms};
   if (fl_endorser_new(&eo, &p->endorser) < 0) {
     FL_ERROR(LOG, "this peer's identity cannot endorse (see above) msp_dir=%s", p->msp_dir);
     goto done;
@@ -642,6 +667,7 @@ int fl_peer_main(const char *config_path) {
   p->sigterm.data = p->sigint.data = p;
   uv_signal_start(&p->sigterm, on_signal, SIGTERM);
   uv_signal_start(&p->sigint, on_signal, SIGINT);
+  fl__jobs_init(p);
   if (start_services(p) < 0) {
     p->exit_code = 1;
     fl__peer_stop(p, 1);
@@ -661,7 +687,10 @@ int fl_peer_main(const char *config_path) {
 done:
   if (loop_ok) {
     uv_run(&p->loop, UV_RUN_DEFAULT);
-    if (uv_loop_close(&p->loop) != 0) FL_WARN(LOG, "loop still has handles at exit");
+    if (uv_loop_close(&p->loop) != 0) {
+      FL_WARN(LOG, "loop still has handles at exit");
+      uv_walk(&p->loop, log_left_handle, NULL);
+    }
   }
   peer_free(p);
   fl_free(p);

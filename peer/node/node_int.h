@@ -45,6 +45,13 @@
 
 typedef struct fl__peer_s fl__peer_t;
 
+/* A short worker job waiting for the end of the loop iteration (jobs.c). */
+typedef struct fl__job_s {
+  void (*work)(void *arg);
+  void (*done)(void *arg, fl_status_t st);
+  void *arg;
+} fl__job_t;
+
 /* A lazily connected RPC client to another node (peer or orderer). */
 typedef struct fl__remote_s {
   fl__peer_t *p;
@@ -56,6 +63,8 @@ typedef struct fl__remote_s {
   uint64_t retry_at_ms;  /* after a failure: no new connection before */
   uint32_t backoff_ms;
   bool self;             /* this peer's own entry */
+  bool down;             /* the last connection failed or dropped; cleared by
+                            the next successful connect */
 } fl__remote_t;
 
 /* A Gateway/CommitStatus call waiting for its tx id. */
@@ -128,6 +137,7 @@ struct fl__peer_s {
   unsigned cc_workers;
   uint64_t cc_timeout_ms;
   uint64_t stall_ms, retry_ms, endorse_timeout_ms, broadcast_timeout_ms, commit_timeout_ms;
+  uint64_t ts_window_ms;  /* endorser.timestamp_window; UINT64_MAX = off */
   unsigned vparallel;
   size_t max_msg;
   /* identity and configuration */
@@ -167,6 +177,8 @@ struct fl__peer_s {
   size_t bq_head, bq_len, bq_cap;
   bool b_busy;
   bool fatal;
+  bool disk_low;          /* free space under min_free: commits wait */
+  uint64_t min_free;      /* ledger.min_free_bytes (0: no check) */
   /* deliver client (invariant 3) */
   fl__dlconn_t *dl;
   uint32_t cur_ord;
@@ -185,6 +197,12 @@ struct fl__peer_s {
   bool stopping;
   int exit_code;
   unsigned jobs;          /* worker jobs in flight (for debugging) */
+  /* batched short jobs (jobs.c) */
+  uv_check_t jcheck_h;
+  uv_idle_t jidle_h;      /* active while jq is not empty */
+  fl__job_t *jq;
+  size_t jq_len, jq_cap;
+  bool jq_open;
 };
 
 /* node.c */
@@ -197,6 +215,17 @@ fl_rpc_client_t *fl__remote_client(fl__remote_t *r);
 /** Drops the remote's client after a failure (backoff before the next). */
 void fl__remote_fail(fl__remote_t *r);
 void fl__remote_close(fl__remote_t *r);
+
+/* jobs.c */
+void fl__jobs_init(fl__peer_t *p);
+/** Like fl_worker_submit, batched with the other jobs of this loop
+ *  iteration; FL_OK means done will be called exactly once. */
+fl_status_t fl__job_submit(fl__peer_t *p, void (*work)(void *arg),
+                           void (*done)(void *arg, fl_status_t st), void *arg);
+/** Flushes the queue and closes the handle (shutdown); later submissions
+ *  go to the pool one by one. */
+void fl__jobs_close(fl__peer_t *p);
+void fl__jobs_free(fl__peer_t *p);
 
 /* commit.c */
 fl_status_t fl__commit_init(fl__peer_t *p);

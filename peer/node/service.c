@@ -86,7 +86,7 @@ static void h_endorse(fl_rpc_call_t *call, void *arg) {
   j->endorse = strcmp(fl_rpc_call_method(call), "Peer/Endorse") == 0;
   j->t0 = fl_mono_ns();
   p->jobs++;
-  if (fl_worker_submit(&p->loop, e_work, e_done, j) != FL_OK) {
+  if (fl__job_submit(p, e_work, e_done, j) != FL_OK) {
     p->jobs--;
     fl_free(j);
     reply(p, call, FL_EUNAVAIL, "no worker", (fl_buf_t){0});

@@ -300,6 +300,7 @@ fl_status_t pn_net_new(const pn_opts_t *o, const char *bin_dir, const char *kvst
             "/tls/server.crt\n  key: " OD "/tls/server.key\n",
             i, net->dir, i, net->dir, log, net->dir, i, net->dir, i, net->dir, i);
 #undef OD
+    if (o->dedup_window > 0) fprintf(fp, "pbft:\n  dedup_window: %u\n", o->dedup_window);
     fclose(fp);
     fp = NULL;
     fl_free(p);
@@ -773,15 +774,19 @@ fl_status_t pn_gw_submit(fl_rpc_sync_t *s, fl_buf_t env, const char *txid, char 
   return rc;
 }
 
-static void status_request(pn_net_t *net, int org, const char *txid, fl_sbuf_t *out) {
+/* A SignedCommitStatusRequest for txid naming `identity`, signed by key
+ * (NULL: no signature); corrupt flips a bit of the signature. */
+static void status_request_as(fl_buf_t identity, const fl_signer_t *key, bool corrupt,
+                              const char *txid, fl_sbuf_t *out) {
   Fl__Peer__CommitStatusRequest r;
   fl__peer__commit_status_request__init(&r);
   r.tx_id = UNCONST(char *, txid);
-  r.identity.data = net->client[org].id.data;
-  r.identity.len = net->client[org].id.len;
+  r.identity.data = UNCONST(uint8_t *, identity.data);
+  r.identity.len = identity.len;
   fl_sbuf_t rb = {0}, sig = {0};
   pack(&r.base, &rb);
-  fl_signer_sign(net->client[org].key, rb.data, rb.len, &sig);
+  if (key != NULL) fl_signer_sign(key, rb.data, rb.len, &sig);
+  if (corrupt && sig.len > 8) sig.data[sig.len - 4] ^= 0x10;
   Fl__Peer__SignedCommitStatusRequest sr;
   fl__peer__signed_commit_status_request__init(&sr);
   sr.request.data = rb.data;
@@ -791,6 +796,10 @@ static void status_request(pn_net_t *net, int org, const char *txid, fl_sbuf_t *
   pack(&sr.base, out);
   fl_sbuf_free(&rb);
   fl_sbuf_free(&sig);
+}
+
+static void status_request(pn_net_t *net, int org, const char *txid, fl_sbuf_t *out) {
+  status_request_as(fl_sbuf_view(&net->client[org].id), net->client[org].key, false, txid, out);
 }
 
 static fl_status_t parse_status(fl_buf_t rep, int *code, uint64_t *block) {
@@ -807,6 +816,19 @@ fl_status_t pn_gw_status(pn_net_t *net, fl_rpc_sync_t *s, int org, const char *t
                          uint32_t timeout_ms, int *code, uint64_t *block, char **err) {
   fl_sbuf_t req = {0}, rep = {0};
   status_request(net, org, txid, &req);
+  fl_status_t rc =
+      fl_rpc_sync_unary(s, "Gateway/CommitStatus", fl_sbuf_view(&req), timeout_ms, &rep, err);
+  if (rc == FL_OK) rc = parse_status(fl_sbuf_view(&rep), code, block);
+  fl_sbuf_free(&req);
+  fl_sbuf_free(&rep);
+  return rc;
+}
+
+fl_status_t pn_gw_status_as(fl_rpc_sync_t *s, fl_buf_t identity, const fl_signer_t *key,
+                            bool corrupt, const char *txid, uint32_t timeout_ms, int *code,
+                            uint64_t *block, char **err) {
+  fl_sbuf_t req = {0}, rep = {0};
+  status_request_as(identity, key, corrupt, txid, &req);
   fl_status_t rc =
       fl_rpc_sync_unary(s, "Gateway/CommitStatus", fl_sbuf_view(&req), timeout_ms, &rep, err);
   if (rc == FL_OK) rc = parse_status(fl_sbuf_view(&rep), code, block);

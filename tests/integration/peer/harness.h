@@ -39,6 +39,8 @@ typedef struct pn_opts_s {
   const char *stall_timeout;  /* peers' deliver.stall_timeout; NULL = "2s" */
   const char *batch_timeout;  /* genesis pbft.batch_timeout; NULL = "10ms" */
   bool keep;                  /* keep the temp dir (FL_TEST_KEEP=1 too) */
+  uint32_t dedup_window;      /* orderers' pbft.dedup_window (seqs whose tx
+                                 ids they remember); 0 = their default */
 } pn_opts_t;
 
 /* One client identity: its signer, serialized identity and TLS files. */
@@ -115,6 +117,11 @@ fl_status_t pn_gw_submit(fl_rpc_sync_t *s, fl_buf_t env, const char *txid, char 
 /** Gateway/CommitStatus (signed by org's client): *code and *block. */
 fl_status_t pn_gw_status(pn_net_t *net, fl_rpc_sync_t *s, int org, const char *txid,
                          uint32_t timeout_ms, int *code, uint64_t *block, char **err);
+/** Gateway/CommitStatus naming `identity` (serialized), signed by key
+ *  (NULL: unsigned; corrupt: one bit of the signature flipped). */
+fl_status_t pn_gw_status_as(fl_rpc_sync_t *s, fl_buf_t identity, const fl_signer_t *key,
+                            bool corrupt, const char *txid, uint32_t timeout_ms, int *code,
+                            uint64_t *block, char **err);
 /** Endorse + sign + submit + commit status through gateway s. */
 fl_status_t pn_invoke(pn_net_t *net, fl_rpc_sync_t *s, int org, const char *cc,
                       const char *const *args, int *code, char txid[FL_TXID_HEX_LEN + 1]);

@@ -11,8 +11,10 @@
  *   2. each of a forged endorsement, endorsements of only one organisation
  *      under AND('Org1MSP.peer', 'Org2MSP.peer'), a tampered write set, a
  *      replayed envelope and a stale read is marked invalid with its code
- *      (or, for the replay, refused by the orderers' duplicate filter) and
- *      changes no state;
+ *      and changes no state; a replay inside the orderers' dedup window
+ *      (pbft.dedup_window, DEDUP_WINDOW seqs here) may be refused by their
+ *      duplicate filter, one sent after it is ordered again and every
+ *      peer marks it DUPLICATE_TXID;
  *   3. events (block and chaincode) arrive on a peer's PUB socket;
  *      Peer/Deliver, Peer/GetTransaction, GetBlob-less queries and the
  *      operations endpoint answer;
@@ -47,6 +49,7 @@
 #include "common/protoutil/rwset.h"
 #include "fl/common/common.pb-c.h"
 #include "fl/events/events.pb-c.h"
+#include "fl/msp/identity.pb-c.h"
 #include "fl/orderer/ab.pb-c.h"
 #include "fl/peer/proposal.pb-c.h"
 #include "peer/ledger/ledger.h"
@@ -57,6 +60,10 @@
 
 static pn_net_t *g_net;
 static fl_rpc_sync_t *g_s[PN_NPEER]; /* one gateway connection per peer */
+
+/* The orderers' pbft.dedup_window in this network: they remember tx ids
+ * for this many seqs only, so a replay sent later gets past ordering. */
+#define DEDUP_WINDOW 4
 
 enum { VALID = 0, DUPLICATE_TXID = 6, POLICY_FAILURE = 7, BAD_ENDORSEMENT = 8, MVCC = 9 };
 
@@ -69,7 +76,7 @@ static int teardown(void **state);
 
 static int setup(void **state) {
   (void)state;
-  pn_opts_t o = {.log = "info"};
+  pn_opts_t o = {.log = "info", .dedup_window = DEDUP_WINDOW};
   if (pn_net_new(&o, envs("FL_PEER_BIN_DIR"), envs("FL_KVSTORE_SO"), envs("FL_COUNTER_SO"),
                  &g_net) != FL_OK)
     return -1;
@@ -467,6 +474,142 @@ static void test_replayed_transaction(void **state) {
   fl_sbuf_free(&v);
 }
 
+/* Every peer's code for the envelope env in blocks [from, to): returns how
+ * many times it was found (per peer) and asserts the code on each. */
+static int code_everywhere(fl_buf_t env, uint64_t from, uint64_t to, int want) {
+  int found[PN_NPEER] = {0};
+  fl_sbuf_t raw = {0};
+  for (int p = 0; p < PN_NPEER; p++)
+    for (uint64_t n = from; n < to; n++) {
+      assert_int_equal(pn_get_block(g_s[p], n, &raw), FL_OK);
+      fl_block_t *blk = NULL;
+      assert_int_equal(fl_block_decode(raw.data, raw.len, &blk, NULL), FL_OK);
+      for (size_t i = 0; i < blk->n_envelopes; i++)
+        if (fl_buf_eq(blk->envelopes[i], env)) {
+          if (blk->validation_codes[i] != want)
+            fail_msg("peer %d block %llu tx %zu: code %d, want %d", p, (unsigned long long)n, i,
+                     (int)blk->validation_codes[i], want);
+          found[p]++;
+        }
+      fl_block_free(blk);
+    }
+  fl_sbuf_free(&raw);
+  for (int p = 1; p < PN_NPEER; p++) assert_int_equal(found[p], found[0]);
+  return found[0];
+}
+
+/* The replay that gets past ordering: once more than DEDUP_WINDOW seqs
+ * have passed, the orderers order the old envelope again; every peer must
+ * mark it DUPLICATE_TXID (its tx id is in their ledgers) and leave the
+ * state alone. Should an orderer ignore pbft.dedup_window, its default
+ * window (1,024 seqs) is driven past the same way, only slower. */
+static void test_replay_past_dedup_window(void **state) {
+  (void)state;
+  fl_rpc_sync_t *o = NULL;
+  assert_int_equal(pn_connect_orderer(g_net, 2, &o), FL_OK);
+  fl_status_t st = FL_EEXIST;
+  uint64_t h_before = 0, extra = 0, t0 = pn_now_ms();
+  char txid[FL_TXID_HEX_LEN + 1];
+  while (st != FL_OK) {
+    if (pn_now_ms() - t0 > 240000 || extra > 1100)
+      fail_msg("the orderers still refuse the replay after %llu more blocks (last status %s)",
+               (unsigned long long)extra, fl_status_name(st));
+    /* One more block: a sequential put is one tx, one seq, one block. */
+    char key[48];
+    snprintf(key, sizeof key, "past-window-%llu", (unsigned long long)extra);
+    const char *a[] = {"put", key, "1", NULL};
+    int gw = (int)(extra % PN_NPEER), code = -1;
+    assert_int_equal(pn_invoke(g_net, g_s[gw], g_net->porg[gw], "kvstore", a, &code, txid), FL_OK);
+    assert_int_equal(code, VALID);
+    extra++;
+    if (extra < DEDUP_WINDOW) continue;
+    /* Any peer's height now is at most the block the replay will be in. */
+    assert_int_equal(pn_chain_info(g_s[gw], &h_before, NULL), FL_OK);
+    char *info = NULL;
+    assert_int_equal(pn_broadcast(o, fl_sbuf_view(&g_orig_env), &st, &info), FL_OK);
+    if (st != FL_OK && st != FL_EEXIST && st != FL_AGAIN)
+      fail_msg("replay broadcast: status %s info %s", fl_status_name(st), info ? info : "");
+    fl_free(info);
+  }
+  fl_rpc_sync_close(o);
+  printf("# replay ordered again after %llu more blocks (%llu ms)\n", (unsigned long long)extra,
+         (unsigned long long)(pn_now_ms() - t0));
+  /* One more tx, so the block with the replay is surely committed. */
+  const char *b[] = {"put", "after-window-replay", "1", NULL};
+  int code = -1;
+  assert_int_equal(pn_invoke(g_net, g_s[1], g_net->porg[1], "kvstore", b, &code, txid), FL_OK);
+  assert_int_equal(code, VALID);
+  uint64_t h = same_height(20000);
+  /* Ordered exactly once more, and every peer says DUPLICATE_TXID. */
+  assert_int_equal(code_everywhere(fl_sbuf_view(&g_orig_env), h_before, h, DUPLICATE_TXID), 1);
+  /* The original keeps its place and code on every peer; the state is the
+   * value written after it, not the replay's. */
+  fl_sbuf_t v = {0};
+  for (int i = 0; i < PN_NPEER; i++) {
+    uint64_t blk = 0;
+    assert_int_equal(pn_get_tx(g_s[i], g_orig_txid, &code, &blk), FL_OK);
+    assert_int_equal(code, VALID);
+    assert_true(blk < h_before);
+    assert_int_equal(eval(i, "kvstore", "get", "replay", &v), 200);
+    assert_true(val_is(&v, "moved"));
+  }
+  fl_sbuf_free(&v);
+}
+
+/* Gateway/CommitStatus answers only requests signed by a member of the
+ * channel: any organisation, any role; unsigned, badly signed, signed by
+ * someone else than the identity named, or by an identity no organisation
+ * issued, are refused and wait for nothing. */
+static void test_commit_status_auth(void **state) {
+  (void)state;
+  int code = -1;
+  uint64_t blk = 0;
+  char *err = NULL;
+  const pn_ident_t *c1 = &g_net->client[0], *c2 = &g_net->client[1];
+  /* Org2's client asks Org1's gateway, a peer of Org2 asks too: answered. */
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&c2->id), c2->key, false, g_orig_txid,
+                                    10000, &code, &blk, &err), FL_OK);
+  assert_int_equal(code, VALID);
+  code = -1;
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&g_net->peerid[2].id),
+                                    g_net->peerid[2].key, false, g_orig_txid, 10000, &code, &blk,
+                                    &err), FL_OK);
+  assert_int_equal(code, VALID);
+  /* No signature, a damaged one, or one by another key than the identity's. */
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&c1->id), NULL, false, g_orig_txid,
+                                    10000, &code, &blk, &err), FL_EBADSIG);
+  printf("# unsigned CommitStatus: %s\n", err ? err : "");
+  fl_free(err);
+  err = NULL;
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&c1->id), c1->key, true, g_orig_txid,
+                                    10000, &code, &blk, &err), FL_EBADSIG);
+  fl_free(err);
+  err = NULL;
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&c2->id), c1->key, false, g_orig_txid,
+                                    10000, &code, &blk, &err), FL_EBADSIG);
+  fl_free(err);
+  err = NULL;
+  /* An organisation that is not in the channel. */
+  Fl__Msp__SerializedIdentity *id =
+      fl__msp__serialized_identity__unpack(NULL, c1->id.len, c1->id.data);
+  assert_non_null(id);
+  fl_sbuf_t alien = {0};
+  assert_int_equal(fl_msp_serialize_identity("Org9MSP", id->id_bytes.data, id->id_bytes.len,
+                                             &alien), FL_OK);
+  fl__msp__serialized_identity__free_unpacked(id, NULL);
+  fl_status_t rc = pn_gw_status_as(g_s[0], fl_sbuf_view(&alien), c1->key, false, g_orig_txid,
+                                   10000, &code, &blk, &err);
+  printf("# CommitStatus by Org9MSP: %s %s\n", fl_status_name(rc), err ? err : "");
+  assert_int_equal(rc, FL_EUNTRUSTED);
+  fl_free(err);
+  fl_sbuf_free(&alien);
+  /* The connection still serves members. */
+  code = -1;
+  assert_int_equal(pn_gw_status_as(g_s[0], fl_sbuf_view(&c1->id), c1->key, false, g_orig_txid,
+                                    10000, &code, &blk, NULL), FL_OK);
+  assert_int_equal(code, VALID);
+}
+
 static void test_stale_read(void **state) {
   (void)state;
   int code = -1;
@@ -803,6 +946,8 @@ int main(void) {
       cmocka_unit_test(test_wrong_org_endorsements),
       cmocka_unit_test(test_tampered_write_set),
       cmocka_unit_test(test_replayed_transaction),
+      cmocka_unit_test(test_replay_past_dedup_window),
+      cmocka_unit_test(test_commit_status_auth),
       cmocka_unit_test(test_stale_read),
       cmocka_unit_test(test_events_and_queries),
       cmocka_unit_test(test_peer_deliver),

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "common/base/alloc.h"
+#include "common/base/clock.h"
 #include "common/crypto/x509.h"
 #include "common/protoutil/block.h"
 #include "common/protoutil/envelope.h"
@@ -595,6 +596,76 @@ static void test_sigcache(void **state) {
   fl_sigcache_free(c);
 }
 
+/* The endorser's clock is shifted by g_skew_ms against the proposals'. */
+static int64_t g_skew_ms;
+static uint64_t skewed_clock(void) { return (uint64_t)((int64_t)fl_wall_ms() + g_skew_ms); }
+
+/* An endorser of peer0.org1 with the given window (0 = default) whose
+ * clock is g_skew_ms away from the wall clock. */
+static fl_endorser_t *skewed_endorser(uint64_t window_ms) {
+  fl_endorser_opts_t eo = {.channel = "fedledger", .msp = W.msp, .sigcache = W.cache,
+                           .ledger = W.l, .ccrt = W.rt, .signer = W.peer[0].key,
+                           .identity = fl_sbuf_view(&W.peer[0].id),
+                           .timestamp_window_ms = window_ms, .now_ms = skewed_clock};
+  fl_endorser_t *e = NULL;
+  assert_int_equal(fl_endorser_new(&eo, &e), FL_OK);
+  return e;
+}
+
+/* Status of Endorse (or Evaluate) of a fresh "put" by the client; *reason
+ * gets the endorser's reason. */
+static int32_t skewed_status(fl_endorser_t *e, bool real, char *reason, size_t rlen) {
+  fl_sbuf_t sp = {0}, out = {0};
+  proposal(&W.client, "fedledger", "kvstore", "put", "ts-key", "1", &sp);
+  fl_endorse_result_t res;
+  assert_int_equal(fl_endorser_process(e, fl_sbuf_view(&sp), real, &out, &res), FL_OK);
+  fl_proposal_response_t *pr = NULL;
+  assert_int_equal(fl_proposal_response_decode(out.data, out.len, &pr, NULL), FL_OK);
+  assert_int_equal(pr->response.status, res.status);
+  if (res.status >= 400) assert_false(pr->has_endorsement);
+  snprintf(reason, rlen, "%s", pr->response.message ? pr->response.message : "");
+  fl_proposal_response_free(pr);
+  fl_sbuf_free(&out);
+  fl_sbuf_free(&sp);
+  return res.status;
+}
+
+static void test_endorser_timestamp_window(void **state) {
+  (void)state;
+  char why[256];
+  /* Default window (15 min): a proposal 20 min behind or ahead is refused
+   * with a message naming the window, Endorse and Evaluate alike. */
+  fl_endorser_t *e = skewed_endorser(0);
+  g_skew_ms = 20 * 60 * 1000; /* the peer's clock is ahead: the proposal is old */
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 400);
+  assert_non_null(strstr(why, "behind"));
+  assert_non_null(strstr(why, "window is 900 s"));
+  assert_int_equal(skewed_status(e, false, why, sizeof why), 400);
+  g_skew_ms = -20 * 60 * 1000; /* the proposal comes from the future */
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 400);
+  assert_non_null(strstr(why, "ahead of"));
+  /* 14 minutes either way is inside the default window. */
+  g_skew_ms = 14 * 60 * 1000;
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 200);
+  g_skew_ms = -14 * 60 * 1000;
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 200);
+  fl_endorser_free(e);
+  /* A configured window of 2 s: 10 s is too far, 0 is fine. */
+  e = skewed_endorser(2000);
+  g_skew_ms = 10000;
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 400);
+  assert_non_null(strstr(why, "window is 2 s"));
+  g_skew_ms = 0;
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 200);
+  fl_endorser_free(e);
+  /* UINT64_MAX turns the check off. */
+  e = skewed_endorser(UINT64_MAX);
+  g_skew_ms = 48ll * 3600 * 1000;
+  assert_int_equal(skewed_status(e, true, why, sizeof why), 200);
+  fl_endorser_free(e);
+  g_skew_ms = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_endorser_refusals),
@@ -602,6 +673,7 @@ int main(void) {
       cmocka_unit_test(test_forged_tampered_revoked_replayed),
       cmocka_unit_test(test_block_checks),
       cmocka_unit_test(test_sigcache),
+      cmocka_unit_test(test_endorser_timestamp_window),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
