@@ -50,6 +50,22 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
+/* Ascending sort of a column; insertion sort for the small n of a round
+ * (no qsort call overhead per coordinate). Equal values are equal, so the
+ * order among ties cannot change any result. */
+static void sort_col(double *v, size_t n) {
+  if (n > 48) {
+    qsort(v, n, sizeof *v, cmp_double);
+    return;
+  }
+  for (size_t i = 1; i < n; i++) {
+    double x = v[i];
+    size_t j = i;
+    for (; j > 0 && v[j - 1] > x; j--) v[j] = v[j - 1];
+    v[j] = x;
+  }
+}
+
 static double median_sorted(const double *v, size_t n) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
@@ -134,48 +150,107 @@ static int cmp_scored(const void *a, const void *b) {
   return x->i < y->i ? -1 : x->i > y->i;
 }
 
-fl_status_t fl_ml_aggregate(const float *updates, const double *weights,
-                            size_t n, size_t dim, const fl_ml_agg_opts_t *o,
-                            float *out, uint8_t *selected) {
-  if (updates == NULL || o == NULL || out == NULL || n == 0 || dim == 0)
-    return FL_EINVAL;
-  if (weights)
-    for (size_t i = 0; i < n; i++)
-      if (!(weights[i] > 0) || !isfinite(weights[i])) return FL_EINVAL;
-  size_t f = o->f;
-  switch (o->rule) {
-  case FL_ML_RULE_FEDAVG:
-  case FL_ML_RULE_MEDIAN:
-    break;
-  case FL_ML_RULE_KRUM:
-  case FL_ML_RULE_MULTIKRUM:
-    if (n < 2 * f + 3) return FL_EINVAL;
-    if (o->m > n) return FL_EINVAL;
-    break;
-  case FL_ML_RULE_TRIMMED:
-    if (n <= 2 * f) return FL_EINVAL;
-    break;
-  case FL_ML_RULE_BULYAN:
-    if (n < 4 * f + 3) return FL_EINVAL;
-    break;
-  default:
-    return FL_EINVAL;
+/* Union-find root with path halving; roots are the smallest index of
+ * their component (unions attach the larger root under the smaller). */
+static size_t uf_root(size_t *parent, size_t i) {
+  while (parent[i] != i) {
+    parent[i] = parent[parent[i]];
+    i = parent[i];
   }
-  /* Clipping works on a copy; the caller's updates are never changed. */
-  const float *u = updates;
-  float *clipped = NULL;
-  if (o->clip_norm > 0) {
-    clipped = fl_memdup(updates, n * dim * sizeof(float));
+  return i;
+}
+
+size_t fl_ml_filter_collusion(const float *u, size_t n, size_t dim, double rho,
+                              uint8_t *reject) {
+  memset(reject, 0, n);
+  if (u == NULL || n < 3 || dim == 0 || !(rho > 0)) return 0;
+  double *nrm = fl_malloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) nrm[i] = fl_ml_norm(u + i * dim, dim);
+  size_t np = n * (n - 1) / 2, k = 0;
+  double *d = fl_malloc(np * sizeof(double));
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = a + 1; b < n; b++) {
+      const float *x = u + a * dim, *y = u + b * dim;
+      double dot = 0;
+      for (size_t j = 0; j < dim; j++) dot += (double)x[j] * y[j];
+      double c = nrm[a] > 0 && nrm[b] > 0 ? dot / (nrm[a] * nrm[b]) : 0;
+      d[k++] = 1.0 - c;
+    }
+  double *sorted = fl_memdup(d, np * sizeof(double));
+  qsort(sorted, np, sizeof *sorted, cmp_double);
+  double thr = rho * median_sorted(sorted, np);
+  fl_free(sorted);
+  size_t *parent = fl_malloc(n * sizeof(size_t)), *size = fl_calloc(n, sizeof(size_t));
+  for (size_t i = 0; i < n; i++) parent[i] = i;
+  k = 0;
+  for (size_t a = 0; a < n; a++)
+    for (size_t b = a + 1; b < n; b++, k++) {
+      if (!(d[k] <= thr)) continue;
+      size_t ra = uf_root(parent, a), rb = uf_root(parent, b);
+      if (ra < rb) parent[rb] = ra;
+      else if (rb < ra) parent[ra] = rb;
+    }
+  for (size_t i = 0; i < n; i++) size[uf_root(parent, i)]++;
+  size_t total = 0;
+  for (size_t i = 0; i < n; i++) {
+    size_t g = size[uf_root(parent, i)];
+    if (g >= 2 && 2 * g < n) {
+      reject[i] = 1;
+      total++;
+    }
+  }
+  if (2 * total >= n) {
+    memset(reject, 0, n);
+    total = 0;
+  }
+  fl_free(size);
+  fl_free(parent);
+  fl_free(d);
+  fl_free(nrm);
+  return total;
+}
+
+size_t fl_ml_filter_direction(const float *u, size_t n, size_t dim, double min_cos,
+                              const uint8_t *skip, uint8_t *reject) {
+  if (u == NULL || n == 0 || dim == 0) return 0;
+  size_t nj = 0;
+  for (size_t i = 0; i < n; i++) nj += !(skip && skip[i]);
+  if (nj == 0) return 0;
+  float *med = fl_malloc(dim * sizeof(float));
+  double *col = fl_malloc(nj * sizeof(double));
+  for (size_t j = 0; j < dim; j++) {
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++)
+      if (!(skip && skip[i])) col[t++] = u[i * dim + j];
+    sort_col(col, nj);
+    med[j] = (float)median_sorted(col, nj);
+  }
+  fl_free(col);
+  size_t count = 0;
+  uint8_t *bad = fl_calloc(n, 1);
+  if (fl_ml_norm(med, dim) > 0) {
     for (size_t i = 0; i < n; i++) {
-      float *r = clipped + i * dim;
-      double nr = fl_ml_norm(r, dim);
-      if (nr > o->clip_norm) {
-        double s = o->clip_norm / nr;
-        for (size_t j = 0; j < dim; j++) r[j] = (float)((double)r[j] * s);
+      if (skip && skip[i]) continue;
+      if (fl_ml_cosine(u + i * dim, med, dim) < min_cos) {
+        bad[i] = 1;
+        count++;
       }
     }
-    u = clipped;
   }
+  if (2 * count >= nj) count = 0;
+  if (count)
+    for (size_t i = 0; i < n; i++)
+      if (bad[i]) reject[i] = 1;
+  fl_free(bad);
+  fl_free(med);
+  return count;
+}
+
+/* The rule itself on n (already clipped, already filtered) rows u, with
+ * f already valid for n. */
+static void aggregate_core(const float *u, const double *weights, size_t n,
+                           size_t dim, const fl_ml_agg_opts_t *o, size_t f,
+                           float *out, uint8_t *selected) {
   size_t *set = fl_malloc(n * sizeof(size_t));
   for (size_t i = 0; i < n; i++) set[i] = i;
   if (selected) memset(selected, 0, n);
@@ -270,6 +345,102 @@ fl_status_t fl_ml_aggregate(const float *updates, const double *weights,
   fl_free(dist);
   fl_free(col);
   fl_free(set);
+}
+
+/* Lowers f until the rule can run on n updates (f = 0 always can). */
+static size_t fit_f(fl_ml_rule_t rule, size_t n, size_t f) {
+  while (f > 0 && ((rule == FL_ML_RULE_BULYAN && n < 4 * f + 3) ||
+                   ((rule == FL_ML_RULE_KRUM || rule == FL_ML_RULE_MULTIKRUM) && n < 2 * f + 3) ||
+                   (rule == FL_ML_RULE_TRIMMED && n <= 2 * f)))
+    f--;
+  return f;
+}
+
+fl_status_t fl_ml_aggregate(const float *updates, const double *weights,
+                            size_t n, size_t dim, const fl_ml_agg_opts_t *o,
+                            float *out, uint8_t *selected) {
+  if (updates == NULL || o == NULL || out == NULL || n == 0 || dim == 0)
+    return FL_EINVAL;
+  if (weights)
+    for (size_t i = 0; i < n; i++)
+      if (!(weights[i] > 0) || !isfinite(weights[i])) return FL_EINVAL;
+  if (o->collusion < 0 || !isfinite(o->collusion) ||
+      (o->dir_filter && !isfinite(o->dir_min_cos)))
+    return FL_EINVAL;
+  size_t f = o->f;
+  switch (o->rule) {
+  case FL_ML_RULE_FEDAVG:
+  case FL_ML_RULE_MEDIAN:
+    break;
+  case FL_ML_RULE_KRUM:
+  case FL_ML_RULE_MULTIKRUM:
+    if (n < 2 * f + 3) return FL_EINVAL;
+    if (o->m > n) return FL_EINVAL;
+    break;
+  case FL_ML_RULE_TRIMMED:
+    if (n <= 2 * f) return FL_EINVAL;
+    break;
+  case FL_ML_RULE_BULYAN:
+    if (n < 4 * f + 3) return FL_EINVAL;
+    break;
+  default:
+    return FL_EINVAL;
+  }
+  /* Clipping works on a copy; the caller's updates are never changed. */
+  const float *u = updates;
+  float *clipped = NULL;
+  if (o->clip_norm > 0) {
+    clipped = fl_memdup(updates, n * dim * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+      float *r = clipped + i * dim;
+      double nr = fl_ml_norm(r, dim);
+      if (nr > o->clip_norm) {
+        double s = o->clip_norm / nr;
+        for (size_t j = 0; j < dim; j++) r[j] = (float)((double)r[j] * s);
+      }
+    }
+    u = clipped;
+  }
+  /* Pre-filters. */
+  size_t nrej = 0;
+  uint8_t *rej = NULL;
+  if (o->collusion > 0 || o->dir_filter) {
+    rej = fl_calloc(n, 1);
+    if (o->collusion > 0) nrej += fl_ml_filter_collusion(u, n, dim, o->collusion, rej);
+    if (o->dir_filter) {
+      uint8_t *skip = fl_memdup(rej, n);
+      nrej += fl_ml_filter_direction(u, n, dim, o->dir_min_cos, skip, rej);
+      fl_free(skip);
+    }
+  }
+  if (nrej == 0) {
+    aggregate_core(u, weights, n, dim, o, f, out, selected);
+  } else {
+    /* The survivors, in index order, then the rule on them. */
+    size_t n2 = 0;
+    float *u2 = fl_malloc((n - nrej) * dim * sizeof(float));
+    double *w2 = weights ? fl_malloc((n - nrej) * sizeof(double)) : NULL;
+    size_t *map = fl_malloc((n - nrej) * sizeof(size_t));
+    for (size_t i = 0; i < n; i++) {
+      if (rej[i]) continue;
+      memcpy(u2 + n2 * dim, u + i * dim, dim * sizeof(float));
+      if (w2) w2[n2] = weights[i];
+      map[n2++] = i;
+    }
+    fl_ml_agg_opts_t o2 = *o;
+    if (o2.m > n2) o2.m = (uint32_t)n2;
+    uint8_t *sel2 = fl_calloc(n2, 1);
+    aggregate_core(u2, w2, n2, dim, &o2, fit_f(o->rule, n2, f), out, sel2);
+    if (selected) {
+      memset(selected, 0, n);
+      for (size_t a = 0; a < n2; a++) selected[map[a]] = sel2[a];
+    }
+    fl_free(sel2);
+    fl_free(map);
+    fl_free(w2);
+    fl_free(u2);
+  }
+  fl_free(rej);
   fl_free(clipped);
   return FL_OK;
 }

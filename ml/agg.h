@@ -39,6 +39,16 @@ typedef struct fl_ml_agg_opts_s {
   uint32_t f;          /* assumed Byzantine updates (Krum, trimmed, Bulyan) */
   uint32_t m;          /* Multi-Krum: how many to average; 0 means n - f */
   double clip_norm;    /* > 0: scale each update to L2 norm <= clip_norm first */
+  /* Optional pre-filters (all off when zero, the defaults): they run after
+   * clipping and before the rule, in this order; an update they reject
+   * does not enter the rule (selected[i] = 0), and the rule then runs on
+   * the survivors with f lowered to what their count allows. Each filter
+   * rejects nothing when it would reject half of the updates or more
+   * (honest majority: it cannot tell who is honest then). */
+  double collusion;    /* > 0: collusion filter with this ratio rho, see
+                          fl_ml_filter_collusion (0.1 is a sane value) */
+  uint8_t dir_filter;  /* 1: direction filter, see fl_ml_filter_direction */
+  double dir_min_cos;  /* the direction filter's bound (e.g. 0) */
 } fl_ml_agg_opts_t;
 
 /** Parses "fedavg", "krum", "multikrum", "median", "trimmed", "bulyan".
@@ -50,14 +60,43 @@ const char *fl_ml_rule_name(fl_ml_rule_t r);
 /** Aggregates n updates (updates: n * dim, borrowed) into out (dim floats).
  *  weights (n entries, > 0; e.g. sample counts) are used by FedAvg and
  *  Multi-Krum and may be NULL for equal weights. selected (n bytes, may be
- *  NULL) gets 1 for each update that entered the result: all for FedAvg,
- *  median and trimmed mean; the chosen ones for Krum, Multi-Krum, Bulyan.
+ *  NULL) gets 1 for each update that entered the result: all that passed
+ *  the pre-filters for FedAvg, median and trimmed mean; the chosen ones for
+ *  Krum, Multi-Krum, Bulyan.
  *  Returns FL_EINVAL for n == 0, dim == 0, a non-positive weight, or too few
  *  updates for the rule (Krum/Multi-Krum n >= 2f + 3, trimmed n > 2f,
- *  Bulyan n >= 4f + 3). */
+ *  Bulyan n >= 4f + 3; checked on n before the pre-filters). */
 fl_status_t fl_ml_aggregate(const float *updates, const double *weights,
                             size_t n, size_t dim, const fl_ml_agg_opts_t *opts,
                             float *out /* out */, uint8_t *selected /* out */);
+
+/** Collusion filter (in the spirit of FoolsGold, Fung et al. 2020: sybils
+ *  that pursue one goal send updates far more alike than honest clients
+ *  with their own data do; ALIE and IPM attackers send the same vector).
+ *  With d_ij = 1 - cos(u_i, u_j) over all pairs i < j and D the median of
+ *  those n(n-1)/2 values, a pair is "too close" when d_ij <= rho * D, i.e.
+ *  its angular distance is a small fraction of the typical honest spread.
+ *  Too-close pairs join updates into groups (connected components); every
+ *  member of a group of two or more is rejected (reject[i] = 1, else 0),
+ *  except that a group holding half of the updates or more is kept (it is
+ *  then the majority, not a minority of sybils), and nothing is rejected
+ *  when the rejections would add up to half of n or more. A zero update
+ *  has cosine 0 with everything (never too close). Needs n >= 3 (fewer:
+ *  nothing rejected). Deterministic: pairs in index order, double sums,
+ *  ties in the median by value. Returns the number rejected. */
+size_t fl_ml_filter_collusion(const float *updates, size_t n, size_t dim,
+                              double rho, uint8_t *reject /* out, n */);
+/** Direction filter: sets reject[i] = 1 for every update whose cosine to
+ *  the coordinate-wise median of the n updates is below min_cos (other
+ *  entries of reject are left as they are); sign-flip and IPM updates point
+ *  against the honest majority's median. Updates marked in skip (may be
+ *  NULL; e.g. the collusion filter's rejects) are left out of the median
+ *  and are not judged. Rejects nothing when that would be half of the
+ *  judged updates or more, or when the median is the zero vector. Returns
+ *  the number rejected. */
+size_t fl_ml_filter_direction(const float *updates, size_t n, size_t dim,
+                              double min_cos, const uint8_t *skip,
+                              uint8_t *reject /* out, n */);
 
 /** L2 norm of v (double accumulator, index order). */
 double fl_ml_norm(const float *v, size_t dim);

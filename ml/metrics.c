@@ -4,7 +4,11 @@
  */
 #include "ml/metrics.h"
 
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "common/base/alloc.h"
 
 static double ratio(double a, double b) { return b > 0 ? a / b : 0.0; }
 
@@ -75,4 +79,45 @@ double fl_ml_asr(const int32_t *y, const int32_t *pred, const int32_t *pred_clea
     if (pred[i] == dst) hit++;
   }
   return ratio((double)hit, (double)base);
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
+                           uint32_t k, double fpr) {
+  double *s = fl_malloc((n ? n : 1) * sizeof(double));
+  size_t nn = 0;
+  for (size_t i = 0; i < n; i++)
+    if (y[i] == 0) s[nn++] = 1.0 - (double)proba[i * k];
+  double t = 0.5;
+  if (nn > 0) {
+    qsort(s, nn, sizeof *s, cmp_double);
+    size_t at = nn - 1;
+    if (fpr > 0 && fpr < 1) {
+      double q = floor((1.0 - fpr) * (double)nn);
+      if (q < (double)(nn - 1)) at = (size_t)q;
+    } else if (fpr >= 1) {
+      at = 0;
+    }
+    t = s[at];
+  }
+  fl_free(s);
+  return t;
+}
+
+void fl_ml_decide(const float *proba, size_t n, uint32_t k, double t, int32_t *pred) {
+  for (size_t i = 0; i < n; i++) {
+    const float *p = proba + i * k;
+    if (k < 2 || 1.0 - (double)p[0] <= t) {
+      pred[i] = 0;
+      continue;
+    }
+    uint32_t best = 1;
+    for (uint32_t j = 2; j < k; j++)
+      if (p[j] > p[best]) best = j;
+    pred[i] = (int32_t)best;
+  }
 }

@@ -39,4 +39,23 @@ void fl_ml_metrics(const int32_t *y, const int32_t *pred, size_t n, uint32_t k,
 double fl_ml_asr(const int32_t *y, const int32_t *pred, const int32_t *pred_clean,
                  size_t n, int32_t src, int32_t dst);
 
+/* ---- operating point ------------------------------------------------------
+ * A detector need not decide at argmax. With class probabilities (from
+ * fl_ml_model_predict_proba) the attack score of a row is 1 - P(normal);
+ * an operator picks a false-alarm budget on data they own (the TRAINING
+ * rows, never the test rows) and flags every row whose score exceeds the
+ * budget's quantile among the normal rows. */
+
+/** The threshold t for false-alarm budget fpr on n labelled rows (proba:
+ *  n * k): with s the ascending attack scores of the class-0 rows (nn of
+ *  them), t = s[min(floor((1 - fpr) * nn), nn - 1)], so at most fpr * nn of
+ *  those rows score above t. fpr <= 0 gives the largest score (no false
+ *  alarm on these rows); no class-0 row gives 0.5. */
+double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
+                           uint32_t k, double fpr);
+/** Decisions at threshold t: class 0 when 1 - P(normal) <= t, else the
+ *  most probable class other than 0 (ties to the lower index). */
+void fl_ml_decide(const float *proba, size_t n, uint32_t k, double t,
+                  int32_t *pred /* out */);
+
 #endif /* FL_ML_METRICS_H */

@@ -383,6 +383,44 @@ void fl_ml_model_predict(fl_ml_model_t *m, const float *x, size_t n, int32_t *pr
   }
 }
 
+void fl_ml_model_predict_proba(fl_ml_model_t *m, const float *x, size_t n,
+                               float *proba) {
+  uint32_t K = m->spec.n_classes, ppc = m->spec.protos_per_class;
+  for (size_t s = 0; s < n; s += PRED_CHUNK) {
+    size_t bs = n - s < PRED_CHUNK ? n - s : PRED_CHUNK;
+    const float *xb = x + s * m->spec.n_in;
+    ws_reserve(m, bs);
+    if (is_dense(m)) dense_forward(m, xb, bs, NULL, 0);
+    else proto_dists(m, xb, bs);
+    for (size_t r = 0; r < bs; r++) {
+      float *pr = proba + (s + r) * K;
+      if (is_dense(m) && m->sizes[m->n_layers] == 1) {
+        double z = m->act[m->n_layers][r];
+        double p1 = 1.0 / (1.0 + exp(-z));
+        pr[0] = (float)(1.0 - p1);
+        pr[1] = (float)p1;
+        continue;
+      }
+      /* Logits (or minus distances) into pr, then a softmax in place. */
+      double mx = -INFINITY, sum = 0;
+      for (uint32_t j = 0; j < K; j++) {
+        if (is_dense(m)) {
+          pr[j] = m->act[m->n_layers][r * K + j];
+        } else {
+          const float *dr = m->dist + r * (size_t)K * ppc + (size_t)j * ppc;
+          float best = dr[0];
+          for (uint32_t p = 1; p < ppc; p++)
+            if (dr[p] < best) best = dr[p];
+          pr[j] = -best;
+        }
+        if (pr[j] > mx) mx = pr[j];
+      }
+      for (uint32_t j = 0; j < K; j++) sum += exp((double)pr[j] - mx);
+      for (uint32_t j = 0; j < K; j++) pr[j] = (float)(exp((double)pr[j] - mx) / sum);
+    }
+  }
+}
+
 static int is_bias(const fl_ml_tensor_desc_t *d) {
   size_t len = strlen(d->name);
   return len >= 2 && strcmp(d->name + len - 2, ".b") == 0;

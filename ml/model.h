@@ -75,6 +75,13 @@ double fl_ml_model_loss_grad(fl_ml_model_t *m, const float *x, const int32_t *y,
 /** Predicted class of each of n rows into pred. */
 void fl_ml_model_predict(fl_ml_model_t *m, const float *x, size_t n,
                          int32_t *pred /* out */);
+/** Class probabilities of n rows into proba (n * n_classes, row-major):
+ *  softmax of the logits for dense nets (sigmoid for binary logistic
+ *  regression); for PROTO, a softmax of minus the nearest-prototype
+ *  distance of each class. Rows sum to 1. Used to choose an operating
+ *  threshold other than argmax. */
+void fl_ml_model_predict_proba(fl_ml_model_t *m, const float *x, size_t n,
+                               float *proba /* out */);
 /** PROTO only: sets each class's prototypes to rows of that class drawn
  *  (seeded) from ds rows idx[0..n) (the usual ILVQ seeding). Classes with no
  *  rows keep their prototypes. FL_EINVAL for another kind. */

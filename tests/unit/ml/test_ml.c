@@ -662,6 +662,27 @@ static double accuracy_of(fl_ml_model_t *m, const fl_ml_dataset_t *ds) {
   return mt.accuracy;
 }
 
+/* predict_proba: rows sum to 1 and their argmax is predict's class. */
+static void check_proba(fl_ml_model_t *m, const fl_ml_dataset_t *ds, uint32_t k) {
+  float *pr = fl_malloc(ds->n * k * sizeof(float));
+  int32_t *pred = fl_malloc(ds->n * sizeof(int32_t));
+  fl_ml_model_predict_proba(m, ds->x, ds->n, pr);
+  fl_ml_model_predict(m, ds->x, ds->n, pred);
+  for (size_t i = 0; i < ds->n; i++) {
+    double sum = 0;
+    uint32_t best = 0;
+    for (uint32_t j = 0; j < k; j++) {
+      assert_true(pr[i * k + j] >= 0 && pr[i * k + j] <= 1);
+      sum += pr[i * k + j];
+      if (pr[i * k + j] > pr[i * k + best]) best = j;
+    }
+    assert_true(fabs(sum - 1) < 1e-5);
+    assert_int_equal((int32_t)best, pred[i]);
+  }
+  fl_free(pred);
+  fl_free(pr);
+}
+
 static void test_training(void **state) {
   (void)state;
   fl_ml_dataset_t tr, te;
@@ -693,6 +714,7 @@ static void test_training(void **state) {
       assert_true(isfinite(loss));
       double after = accuracy_of(a, &te);
       if (after < 0.95) fail_msg("model %d opt %d: accuracy %.3f (before %.3f)", s, opt, after, before);
+      check_proba(a, &te, 3);
       /* Same seed, same bytes. */
       assert_memory_equal(fl_ml_model_cparams(a)->values, fl_ml_model_cparams(b)->values,
                           fl_ml_model_cparams(a)->n_values * sizeof(float));
@@ -700,6 +722,19 @@ static void test_training(void **state) {
       fl_ml_model_free(b);
     }
   }
+  /* Binary logistic regression (one sigmoid output): class 1 vs rest. */
+  fl_ml_dataset_t bin;
+  blobs(&bin, 300, 5);
+  for (size_t i = 0; i < bin.n; i++) bin.y[i] = bin.y[i] == 1;
+  bin.n_classes = 2;
+  fl_ml_model_spec_t bs = {.kind = FL_ML_LOGREG, .n_in = 4, .n_classes = 2};
+  fl_ml_model_t *lb = NULL;
+  assert_int_equal(fl_ml_model_new(&bs, 3, &lb), FL_OK);
+  fl_ml_train_opts_t ob = {.opt = FL_ML_OPT_ADAM, .lr = 0.05f, .batch = 16, .epochs = 5, .seed = 1};
+  assert_int_equal(fl_ml_train(lb, &bin, idx, 300, &ob, NULL), FL_OK);
+  check_proba(lb, &bin, 2);
+  fl_ml_model_free(lb);
+  fl_ml_dataset_free(&bin);
   fl_ml_model_t *m = NULL;
   assert_int_equal(fl_ml_model_new(&specs[0], 3, &m), FL_OK);
   fl_ml_train_opts_t o = {.lr = 0.1f, .batch = 0, .epochs = 1};
@@ -789,6 +824,86 @@ static void test_scores(void **state) {
   assert_true(fabs(fl_ml_norm(b, 2) - sqrt(2)) < 1e-12);
 }
 
+/* The pre-filters of fl_ml_aggregate on hand-made updates. */
+static void test_agg_filters(void **state) {
+  (void)state;
+  /* Four honest updates with their own directions and two colluders that
+   * send the same vector (the second off by 1e-4: near-identical).
+   * Pairwise 1 - cos: median 0.629; (4,5) ~1e-8; the closest honest pairs
+   * (0,2) 0.0174, (1,3) 0.0248, (0,3) 0.0270, (2,3) 0.0785. */
+  const float u[] = {1.0f, 0.2f, 0.0f,  0.9f, -0.1f, 0.3f, 1.1f, 0.3f, -0.2f,
+                     0.8f, 0.0f, 0.1f,  0.2f, 0.9f,  0.4f, 0.2f, 0.9f, 0.4001f};
+  uint8_t rej[8];
+  /* rho 0.02: threshold 0.0126, only the colluders are too close. */
+  assert_int_equal(fl_ml_filter_collusion(u, 6, 3, 0.02, rej), 2);
+  for (int i = 0; i < 6; i++) assert_int_equal(rej[i], i >= 4);
+  /* rho 0.1: threshold 0.063 also links the honest 0-2-3-1 into one group of
+   * 4 of 6: a majority, kept; the colluders are still rejected. */
+  assert_int_equal(fl_ml_filter_collusion(u, 6, 3, 0.1, rej), 2);
+  for (int i = 0; i < 6; i++) assert_int_equal(rej[i], i >= 4);
+  /* Off, or too few updates: nothing. */
+  assert_int_equal(fl_ml_filter_collusion(u, 6, 3, 0, rej), 0);
+  assert_int_equal(fl_ml_filter_collusion(u + 12, 2, 3, 0.1, rej), 0);
+  assert_true(!rej[0] && !rej[1]);
+  /* Two pairs of duplicates among five: 4 rejections would be a majority
+   * of n, so nothing is rejected. */
+  const float dup[] = {1, 0, 1, 0, 0, 1, 0, 1, -1, -1};
+  assert_int_equal(fl_ml_filter_collusion(dup, 5, 2, 0.1, rej), 0);
+  for (int i = 0; i < 5; i++) assert_int_equal(rej[i], 0);
+  /* One pair among five is rejected. */
+  const float dup1[] = {1, 0, 1, 0, 0, 1, 1, 1, -1, -1};
+  assert_int_equal(fl_ml_filter_collusion(dup1, 5, 2, 0.1, rej), 2);
+  assert_true(rej[0] && rej[1] && !rej[2] && !rej[3] && !rej[4]);
+  /* A zero update is never "too close", even to another zero update. */
+  const float z0[] = {0, 0, 0, 0, 1, 0, 0, 1};
+  assert_int_equal(fl_ml_filter_collusion(z0, 4, 2, 0.1, rej), 0);
+
+  /* Direction: the median of five is (1, 0.9)-ish; (-1,-1) points away. */
+  const float dv[] = {1, 1, 1, 0.9f, 0.9f, 1, -1, -1, 1.2f, 1};
+  memset(rej, 0, sizeof rej);
+  assert_int_equal(fl_ml_filter_direction(dv, 5, 2, 0.0, NULL, rej), 1);
+  for (int i = 0; i < 5; i++) assert_int_equal(rej[i], i == 3);
+  /* Skipped rows are neither judged nor in the median; marks persist. */
+  uint8_t skip[5] = {0, 0, 0, 1, 0};
+  memset(rej, 0, sizeof rej);
+  rej[3] = 1;
+  assert_int_equal(fl_ml_filter_direction(dv, 5, 2, 0.0, skip, rej), 0);
+  assert_true(rej[3] && !rej[0] && !rej[4]);
+  /* A strict bound that would reject a majority rejects nothing. */
+  memset(rej, 0, sizeof rej);
+  assert_int_equal(fl_ml_filter_direction(dv, 5, 2, 0.9999, NULL, rej), 0);
+  for (int i = 0; i < 5; i++) assert_int_equal(rej[i], 0);
+
+  /* Through fl_ml_aggregate. FedAvg + collusion filter: the mean of the
+   * four honest rows, the colluders not selected. */
+  float out[3];
+  uint8_t sel[8];
+  fl_ml_agg_opts_t o = {.rule = FL_ML_RULE_FEDAVG, .collusion = 0.02};
+  assert_int_equal(fl_ml_aggregate(u, NULL, 6, 3, &o, out, sel), FL_OK);
+  assert_true(fabsf(out[0] - 0.95f) < 1e-6f && fabsf(out[1] - 0.1f) < 1e-6f &&
+              fabsf(out[2] - 0.05f) < 1e-6f);
+  for (int i = 0; i < 6; i++) assert_int_equal(sel[i], i < 4);
+  /* Off (the default) keeps the old behaviour: all six. */
+  o.collusion = 0;
+  assert_int_equal(fl_ml_aggregate(u, NULL, 6, 3, &o, out, sel), FL_OK);
+  for (int i = 0; i < 6; i++) assert_int_equal(sel[i], 1);
+  /* Multi-Krum with f = 1 on 5 (n >= 2f + 3): the direction filter drops
+   * the flipped row; 4 survivors are too few for f = 1 (4 < 5), so f drops
+   * to 0 and all four are averaged: (1 + 1 + 0.9 + 1.2) / 4 and
+   * (1 + 0.9 + 1 + 1) / 4. */
+  fl_ml_agg_opts_t k = {.rule = FL_ML_RULE_MULTIKRUM, .f = 1, .dir_filter = 1,
+                        .dir_min_cos = 0.0};
+  assert_int_equal(fl_ml_aggregate(dv, NULL, 5, 2, &k, out, sel), FL_OK);
+  assert_true(fabsf(out[0] - 1.025f) < 1e-6f && fabsf(out[1] - 0.975f) < 1e-6f);
+  for (int i = 0; i < 5; i++) assert_int_equal(sel[i], i != 3);
+  /* Bad option values. */
+  k.collusion = -1;
+  assert_int_equal(fl_ml_aggregate(dv, NULL, 5, 2, &k, out, sel), FL_EINVAL);
+  k.collusion = 0;
+  k.dir_min_cos = NAN;
+  assert_int_equal(fl_ml_aggregate(dv, NULL, 5, 2, &k, out, sel), FL_EINVAL);
+}
+
 /* Aggregates 23 seeded random updates of 1000 values with every rule into
  * buf; what the determinism test runs in two processes. */
 static size_t agg_all(uint64_t seed, uint8_t *buf) {
@@ -799,12 +914,29 @@ static size_t agg_all(uint64_t seed, uint8_t *buf) {
   fl_rng_seed(&r, seed);
   for (size_t i = 0; i < n * dim; i++) u[i] = (float)(fl_rng_normal(&r) * 1e-3);
   for (size_t i = 0; i < n; i++) w[i] = 1 + (double)fl_rng_below(&r, 1000);
+  /* A common direction (honest clients agree on it), rows 1 and 2 repeat
+   * row 0 (colluders) and row 3 is row 4 flipped, so that the pre-filters
+   * of the third pass reject something. */
+  for (size_t j = 0; j < dim; j++) {
+    float b = (float)(fl_rng_normal(&r) * 1e-3);
+    for (size_t i = 0; i < n; i++) u[i * dim + j] += b;
+  }
+  memcpy(u + dim, u, dim * sizeof(float));
+  memcpy(u + 2 * dim, u, dim * sizeof(float));
+  for (size_t j = 0; j < dim; j++) u[3 * dim + j] = -u[4 * dim + j];
   size_t off = 0;
   for (int rule = 0; rule < 6; rule++) {
-    for (int clip = 0; clip < 2; clip++) {
-      fl_ml_agg_opts_t o = {.rule = (fl_ml_rule_t)rule, .f = 5, .clip_norm = clip ? 0.02 : 0};
+    for (int clip = 0; clip < 3; clip++) {
+      fl_ml_agg_opts_t o = {.rule = (fl_ml_rule_t)rule, .f = 5, .clip_norm = clip == 1 ? 0.02 : 0,
+                            .collusion = clip == 2 ? 0.1 : 0, .dir_filter = clip == 2,
+                            .dir_min_cos = 0.0};
       float *out = fl_malloc(dim * sizeof(float));
-      assert_int_equal(fl_ml_aggregate(u, w, n, dim, &o, out, buf + off + dim * 4), FL_OK);
+      uint8_t *sel = buf + off + dim * 4;
+      assert_int_equal(fl_ml_aggregate(u, w, n, dim, &o, out, sel), FL_OK);
+      if (clip == 2) /* the colluders and the flipped row never get in */
+        assert_true(!sel[0] && !sel[1] && !sel[2] && !sel[3]);
+      if (clip == 2 && rule == FL_ML_RULE_FEDAVG)
+        for (size_t i = 4; i < n; i++) assert_int_equal(sel[i], 1);
       memcpy(buf + off, out, dim * sizeof(float));
       fl_free(out);
       off += dim * 4 + n;
@@ -817,7 +949,7 @@ static size_t agg_all(uint64_t seed, uint8_t *buf) {
 
 static void test_agg_determinism(void **state) {
   (void)state;
-  size_t cap = 12 * (1000 * 4 + 23);
+  size_t cap = 18 * (1000 * 4 + 23);
   uint8_t *mine = fl_calloc(cap, 1), *theirs = fl_calloc(cap, 1);
   size_t len = agg_all(77, mine);
   assert_int_equal(len, cap);
@@ -936,6 +1068,30 @@ static void test_metrics(void **state) {
   assert_true(fabs(fl_ml_asr(y, p, clean, 10, -1, 0) - 1.0 / 6) < 1e-12);
   fl_ml_metrics(y, p, 10, 3, &m);
   assert_true(fabs(m.accuracy - 0.7) < 1e-12);
+
+  /* Operating point. Six rows, 3 classes; attack scores 1 - P(normal):
+   * normal rows 0.1, 0.4, 0.2, 0.3; attack rows 0.9 (class 2), 0.35
+   * (class 1). */
+  const float pr[] = {0.9f, 0.05f, 0.05f, 0.6f, 0.3f, 0.1f, 0.8f, 0.1f, 0.1f,
+                      0.7f, 0.1f, 0.2f, 0.1f, 0.2f, 0.7f, 0.65f, 0.25f, 0.1f};
+  const int32_t yy[] = {0, 0, 0, 0, 2, 1};
+  /* Budget 0: the largest normal score, 0.4. 25 %: floor(0.75 * 4) = 3 ->
+   * 0.4 as well (one of four above is not allowed: at most 1, and 0 are).
+   * 50 %: index 2 -> 0.3. */
+  assert_true(fabs(fl_ml_fpr_threshold(pr, yy, 6, 3, 0) - 0.4) < 1e-6);
+  assert_true(fabs(fl_ml_fpr_threshold(pr, yy, 6, 3, 0.25) - 0.4) < 1e-6);
+  assert_true(fabs(fl_ml_fpr_threshold(pr, yy, 6, 3, 0.5) - 0.3) < 1e-6);
+  const int32_t only_attacks[] = {1, 1, 1, 1, 2, 1};
+  assert_true(fl_ml_fpr_threshold(pr, only_attacks, 6, 3, 0.1) == 0.5);
+  int32_t dec[6];
+  /* At the 50 % threshold (the normal score 0.3 itself, so that row stays
+   * normal): 0.1 0.4 0.2 0.3 0.9 0.35 -> 0 1 0 0 2 1 (row 1: class 1 > 2). */
+  fl_ml_decide(pr, 6, 3, fl_ml_fpr_threshold(pr, yy, 6, 3, 0.5), dec);
+  const int32_t want_dec[] = {0, 1, 0, 0, 2, 1};
+  assert_memory_equal(dec, want_dec, sizeof want_dec);
+  fl_ml_decide(pr, 6, 3, 0.5, dec);
+  const int32_t want_dec2[] = {0, 0, 0, 0, 2, 0};
+  assert_memory_equal(dec, want_dec2, sizeof want_dec2);
 }
 
 int main(void) {
@@ -952,6 +1108,7 @@ int main(void) {
       cmocka_unit_test(test_training),
       cmocka_unit_test(test_agg_rules),
       cmocka_unit_test(test_scores),
+      cmocka_unit_test(test_agg_filters),
       cmocka_unit_test(test_agg_determinism),
       cmocka_unit_test(test_attacks),
       cmocka_unit_test(test_metrics),
