@@ -147,8 +147,8 @@ static void print_task(const fl_mlu_json_t *t, uint64_t closed, const fl_mlu_jso
   static const char *const keys[] = {
       "task",     "arch",        "n_params",    "rule",         "f",          "m",
       "clip_norm", "max_norm_z", "min_cosine",  "max_norm",     "norm_window", "min_updates",
-      "max_updates", "round_ms", "reject_limit", "reject_min", "init_hash",  "created_by",
-      "created_tx"};
+      "max_updates", "round_ms", "reject_limit", "reject_min", "collusion", "median_cosine",
+      "init_hash",  "created_by", "created_tx"};
   for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
     fl_cli_kv(stdout, keys[i], "%s", fl_cli_jtext(t, keys[i]));
   char tb[32];

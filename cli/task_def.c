@@ -29,6 +29,7 @@ static const struct {
     {"max_norm_z", K_NUM}, {"min_cosine", K_NUM}, {"max_norm", K_NUM},
     {"norm_window", K_U64}, {"min_updates", K_U64}, {"max_updates", K_U64},
     {"round_ms", K_U64},   {"reject_limit", K_NUM}, {"reject_min", K_U64},
+    {"collusion", K_NUM},  {"median_cosine", K_NUM},
 };
 #define N_DEF_KEYS (sizeof def_keys / sizeof def_keys[0])
 

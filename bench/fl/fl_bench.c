@@ -41,8 +41,10 @@
 #include "common/base/alloc.h"
 #include "common/base/buf.h"
 #include "common/base/clock.h"
+#include "bench/fl/server.h"
 #include "ml/agg.h"
 #include "ml/attack.h"
+#include "ml/edge/update.h"
 #include "ml/dataset.h"
 #include "ml/metrics.h"
 #include "ml/model.h"
@@ -70,7 +72,17 @@ typedef struct cfg_s {
   fl_ml_rule_t rules[MAX_LIST];
   fl_ml_attack_t attacks[MAX_LIST];
   uint64_t seed0;
+  double operating_fpr;  /* NAN = argmax; else the false-alarm budget */
+  double collusion;      /* fl_ml_agg_opts_t.collusion (0 = off) */
+  double dir_cos;        /* direction filter bound, NAN = off */
   int quiet;
+  /* server (bench/fl/server.h): --ledger-net runs steps 3-5 through a live
+   * network; --filter-rule ledger applies mlupdate's rule in-process. */
+  const char *ledger_net; /* NULL = plain */
+  int filter_rule;        /* FL_BSRV_FILTER_ROUND (default) or _LEDGER */
+  double filter_max_norm; /* 0 = off */
+  uint32_t norm_window;   /* 0 = 3 */
+  int fl_round;           /* print the fl-round summary line */
 } cfg_t;
 
 typedef struct data_s {
@@ -248,10 +260,29 @@ static void class_weights(const cfg_t *c, const fl_ml_dataset_t *ds, float *cw) 
   }
 }
 
+/* The operating point (--operating-fpr): the false-alarm budget and the
+ * labelled rows it is calibrated on, i.e. the TRAINING rows (the union of
+ * the clients' rows; a federated histogram of the clients' normal-row
+ * scores gives the same quantile). Set once in main before any run. */
+static struct {
+  double fpr; /* NAN: decide at argmax */
+  const fl_ml_dataset_t *calib;
+} op = {NAN, NULL};
+
 static void evaluate(fl_ml_model_t *m, const fl_ml_dataset_t *ds, uint32_t K,
                      fl_ml_metrics_t *out, int32_t *pred_keep) {
   int32_t *pred = pred_keep ? pred_keep : fl_malloc(ds->n * sizeof(int32_t));
-  fl_ml_model_predict(m, ds->x, ds->n, pred);
+  if (isnan(op.fpr) || op.calib == NULL) {
+    fl_ml_model_predict(m, ds->x, ds->n, pred);
+  } else {
+    size_t nc = op.calib->n > ds->n ? op.calib->n : ds->n;
+    float *pr = fl_malloc(nc * K * sizeof(float));
+    fl_ml_model_predict_proba(m, op.calib->x, op.calib->n, pr);
+    double t = fl_ml_fpr_threshold(pr, op.calib->y, op.calib->n, K, op.fpr);
+    fl_ml_model_predict_proba(m, ds->x, ds->n, pr);
+    fl_ml_decide(pr, ds->n, K, t, pred);
+    fl_free(pr);
+  }
   fl_ml_metrics(ds->y, pred, ds->n, K, out);
   if (!pred_keep) fl_free(pred);
 }
@@ -313,15 +344,10 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
   fl_ml_tensors_t *params = fl_ml_model_params(m);
   size_t P = params->n_values;
   float *global = fl_memdup(params->values, P * sizeof(float));
-  float *prev_step = fl_calloc(P, sizeof(float));
   float *upd = fl_malloc((size_t)N * P * sizeof(float));
-  float *acc_rows = fl_malloc((size_t)N * P * sizeof(float));
   float *benign = fl_malloc((size_t)N * P * sizeof(float));
-  double *w = fl_malloc(N * sizeof(double)), *wacc = fl_malloc(N * sizeof(double));
-  double *norms = fl_malloc(N * sizeof(double));
+  double *w = fl_malloc(N * sizeof(double));
   uint8_t *accepted = fl_malloc(N), *sel = fl_malloc(N);
-  uint32_t *acc_ids = fl_malloc(N * sizeof(uint32_t));
-  float *agg = fl_malloc(P * sizeof(float));
   res->acc_curve = fl_calloc(c->rounds, sizeof(double));
   fl_ml_train_opts_t to = {.opt = c->opt, .lr = (float)c->lr, .momentum = 0.9f,
                            .l2 = (float)c->l2, .prox_mu = (float)c->prox,
@@ -329,7 +355,29 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
                            .epochs = c->local_epochs};
   fl_ml_tensors_t gl_t;
   fl_ml_tensors_copy(&gl_t, params);
-  double bytes_total = 0;
+  double bytes_total = 0, bytes_plain = 0, plain_ms = 0, server_ms = 0;
+  /* Steps 3-5 run in a server (bench/fl/server.h): in-process, or through
+   * the ledger with each client's own identity. */
+  fl_bsrv_t *srv = fl_bsrv_get(c->ledger_net, N);
+  if (c->ledger_net || c->fl_round)
+    fl_bsrv_summary_at_exit(c->fl_round ? "fl-round" : "fl", c->dataset, N, c->rounds);
+  uint8_t *rows_hash = fl_calloc(N, 32);
+  for (uint32_t k = 0; k < N; k++) fl_edge_rows_hash(&cl[k].ds, NULL, 0, rows_hash + 32 * k);
+  uint32_t f0 = c->f >= 0 ? (uint32_t)c->f : (uint32_t)floor(c->malicious * N + 0.5);
+  if (f0 == 0 && rule != FL_ML_RULE_FEDAVG) f0 = 1;
+  fl_bsrv_task_t st = {.label = c->dataset, .model = &gl_t, .n_clients = N, .samples = w,
+                       .rows_hash = rows_hash, .rule = rule, .f = f0, .clip_norm = c->clip,
+                       .filter_rule = c->ledger_net ? FL_BSRV_FILTER_LEDGER : c->filter_rule,
+                       .round_z = c->filter_z, .round_cos = c->filter_cos,
+                       .filter = {.max_norm = c->filter_max_norm,
+                                  .max_norm_z = isnan(c->filter_z) ? 0 : c->filter_z,
+                                  .min_cosine = isnan(c->filter_cos) ? -1 : c->filter_cos},
+                       .norm_window = c->norm_window ? c->norm_window : 3,
+                       .collusion = c->collusion,
+                       .median_cosine = isnan(c->dir_cos) ? -1 : c->dir_cos};
+  for (uint32_t k = 0; k < N; k++) w[k] = (double)cl[k].ds.n;
+  memcpy(gl_t.values, global, P * sizeof(float));
+  fl_bsrv_begin(srv, &st);
   for (uint32_t r = 0; r < c->rounds; r++) {
     double t0 = now_ms();
     /* Global model download, as a blob. */
@@ -337,6 +385,7 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     fl_sbuf_t gblob = {0};
     if (fl_ml_blob_encode(&gl_t, &gblob) < 0) die("global model not finite (diverged)");
     bytes_total += (double)gblob.len * N;
+    bytes_plain += (double)gblob.len * N;
     fl_sbuf_free(&gblob);
     /* 1. local training. */
     uint32_t nb = 0;
@@ -362,64 +411,20 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
             fl_ml_attack_update(attack, upd + (size_t)k * P, P, benign, nb, &ao, &arng) < 0)
           die("attack failed");
     }
-    /* 3. upload as blobs; the server decodes and checks each one. */
-    for (uint32_t k = 0; k < N; k++) {
-      fl_ml_tensors_t ut;
-      fl_ml_tensors_copy(&ut, params);
-      memcpy(ut.values, upd + (size_t)k * P, P * sizeof(float));
-      fl_sbuf_t b = {0};
-      accepted[k] = fl_ml_blob_encode(&ut, &b) == FL_OK;
-      if (accepted[k]) {
-        fl_ml_tensors_t back;
-        accepted[k] = fl_ml_blob_decode(fl_sbuf_view(&b), &back) == FL_OK &&
-                      fl_ml_tensors_same_layout(&back, params);
-        fl_ml_tensors_free(&back);
-      }
-      bytes_total += (double)b.len;
-      fl_sbuf_free(&b);
-      fl_ml_tensors_free(&ut);
-    }
-    /* 4. outlier filter. */
-    for (uint32_t k = 0; k < N; k++) norms[k] = fl_ml_norm(upd + (size_t)k * P, P);
-    int have_prev = r > 0 && fl_ml_norm(prev_step, P) > 0;
-    for (uint32_t k = 0; k < N; k++) {
-      if (!accepted[k]) continue;
-      const float *u = upd + (size_t)k * P;
-      if (!isnan(c->filter_z) && fl_ml_score_norm_z(u, P, norms, N) > c->filter_z)
-        accepted[k] = 0;
-      if (!isnan(c->filter_cos) && have_prev && fl_ml_cosine(u, prev_step, P) < c->filter_cos)
-        accepted[k] = 0;
-    }
-    /* 5. aggregate the accepted updates in client-id order. */
-    uint32_t na = 0;
-    for (uint32_t k = 0; k < N; k++)
-      if (accepted[k]) {
-        memcpy(acc_rows + (size_t)na * P, upd + (size_t)k * P, P * sizeof(float));
-        wacc[na] = w[k];
-        acc_ids[na++] = k;
-      }
-    fl_ml_agg_opts_t ag = {.rule = rule, .clip_norm = c->clip};
-    uint32_t f = c->f >= 0 ? (uint32_t)c->f : (uint32_t)floor(c->malicious * N + 0.5);
-    if (f == 0 && rule != FL_ML_RULE_FEDAVG) f = 1;
-    /* Shrink f to what the accepted count allows (Bulyan needs n >= 4f+3). */
-    while (f > 0 && ((rule == FL_ML_RULE_BULYAN && na < 4 * f + 3) ||
-                     ((rule == FL_ML_RULE_KRUM || rule == FL_ML_RULE_MULTIKRUM) && na < 2 * f + 3) ||
-                     (rule == FL_ML_RULE_TRIMMED && na <= 2 * f)))
-      f--;
-    ag.f = f;
-    memset(sel, 0, N);
-    double t2 = now_ms();
-    if (na > 0 && fl_ml_aggregate(acc_rows, wacc, na, P, &ag, agg, sel) == FL_OK) {
-      for (size_t j = 0; j < P; j++) {
-        global[j] += agg[j];
-        prev_step[j] = agg[j];
-      }
-    }
-    double t3 = now_ms();
+    /* 3-5. upload, outlier filter, aggregation: the server's part. */
+    fl_ml_agg_opts_t ag = {.rule = rule, .clip_norm = c->clip, .collusion = c->collusion, .dir_filter = !isnan(c->dir_cos), .dir_min_cos = isnan(c->dir_cos) ? 0 : c->dir_cos};
+    ag.f = f0; /* the server lowers f to what the accepted count allows */
+    fl_bsrv_round_t sr = {.round = r, .updates = upd, .ag = &ag, .global = global,
+                          .accepted = accepted, .selected = sel};
+    fl_bsrv_round(srv, &sr);
+    uint32_t na = sr.n_accepted;
+    bytes_total += sr.bytes;
+    bytes_plain += sr.plain_bytes;
+    plain_ms += sr.plain_ms;
+    double t3 = now_ms(), t2 = t3 - sr.agg_ms;
     uint32_t mal_acc = 0;
-    for (uint32_t a = 0; a < na; a++) {
-      uint32_t k = acc_ids[a];
-      if (!sel[a]) continue;
+    for (uint32_t k = 0; k < N; k++) {
+      if (!sel[k]) continue;
       if (cl[k].malicious) {
         res->mal_accepted++;
         mal_acc++;
@@ -430,7 +435,8 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     res->mal_sent += n_mal;
     res->benign_sent += N - n_mal;
     res->train_ms += t1 - t0;
-    res->agg_ms += t3 - t2;
+    res->agg_ms += t3 - t2; /* plain: the aggregation; ledger: the whole server part */
+    server_ms += sr.server_ms;
     res->round_ms += t3 - t0;
     /* Evaluation (not timed). */
     memcpy(params->values, global, P * sizeof(float));
@@ -455,18 +461,22 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
   res->train_ms /= c->rounds;
   res->agg_ms /= c->rounds;
   res->bytes_per_round = bytes_total / c->rounds;
+  fl_bsrv_end(srv);
+  fl_bsrv_run_note_t note = {.rule = fl_ml_rule_name(rule), .attack = fl_ml_attack_name(attack),
+                             .seed = seed, .accuracy = res->m.accuracy, .f1 = res->m.f1,
+                             .train_ms = res->round_ms - server_ms / c->rounds,
+                             .server_ms = server_ms / c->rounds, .plain_ms = plain_ms / c->rounds,
+                             .bytes_plain = bytes_plain / c->rounds,
+                             .bytes = res->bytes_per_round, .mal_sent = res->mal_sent,
+                             .mal_accepted = res->mal_accepted};
+  fl_bsrv_note_run(&note);
+  fl_free(rows_hash);
   fl_ml_tensors_free(&gl_t);
-  fl_free(agg);
-  fl_free(acc_ids);
   fl_free(sel);
   fl_free(accepted);
-  fl_free(norms);
-  fl_free(wacc);
   fl_free(w);
   fl_free(benign);
-  fl_free(acc_rows);
   fl_free(upd);
-  fl_free(prev_step);
   fl_free(global);
   fl_ml_model_free(m);
   for (uint32_t k = 0; k < N; k++) {
@@ -563,7 +573,20 @@ static void usage(void) {
           "  --scaler S         minmax (default) or zscore, fitted on the training side\n"
           "  --log-threshold T  log1p numeric columns >= 0 whose train max > T (100; 0 off)\n"
           "  --feature-clip X   clamp scaled test features to [-X, 1+X] (1; 0 off)\n"
-          "  --quiet            no per-round log lines on stderr\n");
+          "  --operating-fpr Q  decide 'attack' when 1 - P(normal) exceeds the score\n"
+          "                     that a fraction Q of the TRAINING normal rows exceed\n"
+          "                     (a false-alarm budget); default: argmax\n"
+          "  --filter-collusion RHO  reject groups of near-identical updates (pairwise\n"
+          "                     1 - cos <= RHO x the round's median; 0.1); in fl_ml_aggregate\n"
+          "  --filter-dir C     reject updates whose cosine to the coordinate median < C\n"
+          "  --quiet            no per-round log lines on stderr\n"
+          "  --filter-rule R    round (default: z-score against this round's norms) or\n"
+          "                     ledger (mlupdate's rule: previous rounds' accepted norms)\n"
+          "  --filter-max-norm X  reject updates whose L2 norm > X (0 = off)\n"
+          "  --norm-window W    rounds of accepted norms in the ledger rule's reference (3)\n"
+          "  --ledger-net FILE  run steps 3-5 through a live network (bench/run fl --ledger\n"
+          "                     starts one and passes this); implies --filter-rule ledger\n"
+          "  --fl-round         last line: the fl-round summary (bench/run fl-round)\n");
   exit(2);
 }
 
@@ -604,6 +627,9 @@ static void parse_args(int argc, char **argv, cfg_t *c) {
       {"seed", 1, 0, 5}, {"data-dir", 1, 0, 6}, {"out", 1, 0, 'o'},
       {"name", 1, 0, 7}, {"csv", 1, 0, 8}, {"columns", 1, 0, 9}, {"quiet", 0, 0, 'q'},
       {"scaler", 1, 0, 10}, {"log-threshold", 1, 0, 11}, {"feature-clip", 1, 0, 12},
+      {"operating-fpr", 1, 0, 30}, {"filter-collusion", 1, 0, 31}, {"filter-dir", 1, 0, 32},
+      {"filter-rule", 1, 0, 13}, {"filter-max-norm", 1, 0, 14}, {"norm-window", 1, 0, 15},
+      {"ledger-net", 1, 0, 16}, {"fl-round", 0, 0, 17},
       {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int ch, mal_set = 0;
   while ((ch = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
@@ -674,6 +700,27 @@ static void parse_args(int argc, char **argv, cfg_t *c) {
       break;
     case 11: c->log_threshold = num_arg(optarg, "--log-threshold"); break;
     case 12: c->feat_clip = num_arg(optarg, "--feature-clip"); break;
+    case 30:
+      c->operating_fpr = num_arg(optarg, "--operating-fpr");
+      if (c->operating_fpr < 0 || c->operating_fpr >= 1) die("--operating-fpr must be in [0, 1)");
+      break;
+    case 31:
+      c->collusion = num_arg(optarg, "--filter-collusion");
+      if (c->collusion < 0 || c->collusion >= 1) die("--filter-collusion must be in [0, 1)");
+      break;
+    case 32: c->dir_cos = num_arg(optarg, "--filter-dir"); break;
+    case 13:
+      if (strcmp(optarg, "round") == 0) c->filter_rule = FL_BSRV_FILTER_ROUND;
+      else if (strcmp(optarg, "ledger") == 0) c->filter_rule = FL_BSRV_FILTER_LEDGER;
+      else die("--filter-rule round|ledger");
+      break;
+    case 14: c->filter_max_norm = num_arg(optarg, "--filter-max-norm"); break;
+    case 15:
+      c->norm_window = (uint32_t)num_arg(optarg, "--norm-window");
+      if (c->norm_window < 1 || c->norm_window > 64) die("--norm-window 1..64");
+      break;
+    case 16: c->ledger_net = optarg; break;
+    case 17: c->fl_round = 1; break;
     default: usage();
     }
   }
@@ -686,6 +733,10 @@ static void parse_args(int argc, char **argv, cfg_t *c) {
     die("--rounds, --seeds, --batch, --local-epochs must be >= 1");
   if (c->malicious < 0 || c->malicious >= 1) die("--malicious must be in [0, 1)");
   if (c->n_hidden == 0) die("--hidden needs at least one size");
+  if (c->ledger_net) c->filter_rule = FL_BSRV_FILTER_LEDGER;
+  if (c->filter_max_norm < 0) die("--filter-max-norm must be >= 0");
+  if (c->filter_max_norm > 0 && c->filter_rule != FL_BSRV_FILTER_LEDGER)
+    die("--filter-max-norm is part of the ledger rule: add --filter-rule ledger");
 }
 
 /* ---- output ---------------------------------------------------------------- */
@@ -758,6 +809,7 @@ int main(int argc, char **argv) {
              .hidden = {64, 32}, .n_hidden = 2, .opt = FL_ML_OPT_ADAM, .seed0 = 1,
              .n_rules = 1, .rules = {FL_ML_RULE_FEDAVG}, .n_attacks = 1,
              .scale_kind = FL_ML_SCALE_MINMAX, .log_threshold = 100, .feat_clip = 1,
+             .operating_fpr = NAN, .dir_cos = NAN,
              .attacks = {FL_ML_ATTACK_NONE}};
   parse_args(argc, argv, &c);
   char *dd = NULL;
@@ -777,6 +829,8 @@ int main(int argc, char **argv) {
           c.dataset, d.train.n, d.test.n, d.test2_name ? " (+test2)" : "", d.train.d,
           d.n_classes, now_ms() - tl);
   int has2 = d.test2_name != NULL;
+  op.fpr = c.operating_fpr;
+  op.calib = &d.train;
 
   char *rounds_path = fl_sprintf("%s/%s-rounds.csv", c.out_dir, name);
   FILE *rcsv = fopen(rounds_path, "w");
@@ -884,10 +938,12 @@ int main(int argc, char **argv) {
   }
 
   /* The table. */
-  printf("\nFL (plain, in-process): dataset=%s test=%s clients=%u rounds=%u local_epochs=%u "
-         "model=%s opt=%s alpha=%g malicious=%g seeds=%u\n",
-         c.dataset, d.test_name, c.clients, c.rounds, c.local_epochs, c.model,
-         c.opt == FL_ML_OPT_ADAM ? "adam" : "sgd", c.alpha, c.malicious, c.seeds);
+  printf("\nFL (%s): dataset=%s test=%s clients=%u rounds=%u local_epochs=%u "
+         "model=%s opt=%s alpha=%g malicious=%g seeds=%u operating_fpr=%g collusion=%g "
+         "dir_cos=%g\n",
+         c.ledger_net ? "through the ledger" : "plain, in-process", c.dataset, d.test_name, c.clients, c.rounds, c.local_epochs, c.model,
+         c.opt == FL_ML_OPT_ADAM ? "adam" : "sgd", c.alpha, c.malicious, c.seeds,
+         c.operating_fpr, c.collusion, c.dir_cos);
   printf("%-10s %-10s %-17s %-7s %-7s %-17s %-7s %-8s %-8s %-7s %-9s %-9s\n", "rule", "attack",
          "accuracy", "prec", "recall", "F1", "FPR", has2 ? "acc(t2)" : "-", "mal_acc",
          "ASR", "round_ms", "KB/round");
@@ -909,7 +965,8 @@ int main(int argc, char **argv) {
    * attack asked for (the clean row when none). */
   int head = n_att > 1 ? 1 : 0;
   fl_sbuf_t j = {0};
-  fl_sbuf_append_str(&j, "{\"bench\":\"fl\",\"mode\":\"plain\",\"dataset\":");
+  fl_sbuf_printf(&j, "{\"bench\":\"fl\",\"mode\":\"%s\",\"dataset\":",
+                 c.ledger_net ? "ledger" : "plain");
   json_str(&j, c.dataset);
   fl_sbuf_append_str(&j, ",\"test\":");
   json_str(&j, d.test_name);

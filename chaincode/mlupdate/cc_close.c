@@ -267,7 +267,9 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
   bool has_step = r.has_step;
   memcpy(new_hash, r.start_model, MLU_HASH_LEN);
   if (has_step) memcpy(step_hash, r.step, MLU_HASH_LEN);
-  fl_ml_agg_opts_t ag = {.rule = t.rule, .f = t.f, .m = t.m, .clip_norm = t.clip_norm};
+  fl_ml_agg_opts_t ag = {.rule = t.rule, .f = t.f, .m = t.m, .clip_norm = t.clip_norm,
+                         .collusion = t.collusion, .dir_filter = t.median_cosine > -1,
+                         .dir_min_cos = t.median_cosine > -1 ? t.median_cosine : 0};
   sel = fl_calloc(nagg + 1, 1);
   wout = fl_calloc(nagg + 1, sizeof *wout);
   samples = fl_calloc(nagg + 1, sizeof *samples);

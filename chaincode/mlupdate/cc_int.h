@@ -47,6 +47,8 @@ typedef struct mlu_task_s {
   double max_norm_z;        /* 0 = off */
   double min_cosine;        /* <= -1 = off */
   double max_norm;          /* 0 = off */
+  double collusion;         /* collusion filter ratio at CloseRound, 0 = off */
+  double median_cosine;     /* direction filter bound at CloseRound, <= -1 = off */
   uint32_t norm_window;     /* rounds of accepted norms in the reference */
   uint64_t min_updates, max_updates; /* max 0 = unlimited */
   uint64_t round_ms;

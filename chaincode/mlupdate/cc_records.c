@@ -56,7 +56,8 @@ static char *dup_str(const fl_mlu_json_t *j) {
 static const char *const def_keys[] = {
     "arch",        "rule",        "f",           "m",           "clip_norm",
     "max_norm_z",  "min_cosine",  "max_norm",    "norm_window", "min_updates",
-    "max_updates", "round_ms",    "reject_limit", "reject_min", "init_hash"};
+    "max_updates", "round_ms",    "reject_limit", "reject_min", "init_hash",
+    "collusion",   "median_cosine"};
 
 static bool get_u64(const fl_mlu_json_t *o, const char *k, uint64_t dflt, bool required,
                     uint64_t *v) {
@@ -122,6 +123,11 @@ static char *read_params(const fl_mlu_json_t *o, mlu_task_t *t) {
     return fl_strdup("min_cosine must be a number in [-1, 1] (-1 = off)");
   if (!get_num(o, "max_norm", 0, &t->max_norm) || t->max_norm < 0)
     return fl_strdup("max_norm must be a number >= 0 (0 = off)");
+  if (!get_num(o, "collusion", 0, &t->collusion) || t->collusion < 0 || t->collusion >= 1)
+    return fl_strdup("collusion must be a number in [0, 1) (0 = off)");
+  if (!get_num(o, "median_cosine", -1, &t->median_cosine) || t->median_cosine < -1 ||
+      t->median_cosine > 1)
+    return fl_strdup("median_cosine must be a number in [-1, 1] (-1 = off)");
   if (!get_num(o, "reject_limit", 1, &t->reject_limit) || t->reject_limit < 0 ||
       t->reject_limit > 1)
     return fl_strdup("reject_limit must be a number in [0, 1] (1 = never revoke)");
@@ -179,6 +185,10 @@ void mlu_task_encode(const mlu_task_t *t, fl_sbuf_t *b) {
   fl_mlu_jw_num(b, t->min_cosine);
   fl_mlu_jw_key(b, "max_norm");
   fl_mlu_jw_num(b, t->max_norm);
+  fl_mlu_jw_key(b, "collusion");
+  fl_mlu_jw_num(b, t->collusion);
+  fl_mlu_jw_key(b, "median_cosine");
+  fl_mlu_jw_num(b, t->median_cosine);
   fl_mlu_jw_key(b, "norm_window");
   fl_mlu_jw_u64(b, t->norm_window);
   fl_mlu_jw_key(b, "min_updates");

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "chaincode/mlupdate/cc_int.h"
+#include "chaincode/mlupdate/score.h"
 #include "common/base/alloc.h"
 #include "common/crypto/hash.h"
 #include "common/crypto/sign.h"
@@ -52,25 +53,28 @@ static int score(fl_cc_stub_t *s, const mlu_task_t *t, const mlu_round_t *r,
     goto done;
   }
   u->has_scores = true;
-  u->norm = fl_ml_norm(upd.values, upd.n_values);
-  u->norm_z = fl_ml_score_norm_z(upd.values, upd.n_values, r->ref_norms, r->n_ref);
-  u->cosine = NAN;
   if (r->has_step) {
     rc = mlu_load_blob(s, r->step, &step);
     if (rc != FL_OK) goto done; /* the step is written with the round: corrupt */
-    if (fl_ml_tensors_same_layout(&step, &t->layout) &&
-        fl_ml_norm(step.values, step.n_values) > 0)
-      u->cosine = fl_ml_cosine(upd.values, step.values, upd.n_values);
   }
-  if (t->max_norm > 0 && u->norm > t->max_norm) {
-    u->reason = FL_MLU_OUTLIER_MAX_NORM;
+  /* The decision itself is fl_mlu_score_update (score.h), which the
+   * plain-FL runner calls too, so the two cannot drift apart. */
+  fl_mlu_filter_t flt = {.max_norm = t->max_norm, .max_norm_z = t->max_norm_z,
+                         .min_cosine = t->min_cosine};
+  fl_mlu_scores_t sc;
+  const float *stepv =
+      r->has_step && fl_ml_tensors_same_layout(&step, &t->layout) ? step.values : NULL;
+  u->reason = fl_mlu_score_update(upd.values, upd.n_values, r->ref_norms, r->n_ref, stepv, &flt,
+                                  &sc);
+  u->norm = sc.norm;
+  u->norm_z = sc.norm_z;
+  u->cosine = sc.cosine;
+  if (u->reason == FL_MLU_OUTLIER_MAX_NORM) {
     snprintf(detail, dcap, "L2 norm %.6g exceeds max_norm %.6g", u->norm, t->max_norm);
-  } else if (t->max_norm_z > 0 && u->norm_z > t->max_norm_z) {
-    u->reason = FL_MLU_OUTLIER_NORM_Z;
+  } else if (u->reason == FL_MLU_OUTLIER_NORM_Z) {
     snprintf(detail, dcap, "norm z-score %.6g exceeds max_norm_z %.6g (%zu reference norms)",
              u->norm_z, t->max_norm_z, r->n_ref);
-  } else if (!isnan(u->cosine) && u->cosine < t->min_cosine) {
-    u->reason = FL_MLU_OUTLIER_COSINE;
+  } else if (u->reason == FL_MLU_OUTLIER_COSINE) {
     snprintf(detail, dcap, "cosine %.6g to the previous global step is below min_cosine %.6g",
              u->cosine, t->min_cosine);
   }
@@ -218,12 +222,11 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
     goto record;
   }
   /* From here on the blob is kept in the blob store, accepted or not: it is
-   * the evidence for a shape or outlier rejection. */
-  uint8_t stored[MLU_HASH_LEN];
-  if ((rc = fl_cc_put_blob(s, blob, stored)) != FL_CC_OK) {
-    resp = mlu_stub_fail(s, "storing the blob", rc);
-    goto done;
-  }
+   * the evidence for a shape or outlier rejection. It is the proposal's blob
+   * 0, which the committing peer stores with every valid transaction
+   * (docs/peer.md, validator stage B: "the proposal's blobs and the
+   * read-write set's"), so no fl_cc_put_blob: that would put a second copy
+   * of the same bytes into the read-write set of every submission. */
   u.blob_stored = true;
   rc = score(s, &t, &r, blob, &u, detail, sizeof detail);
   if (rc != FL_OK) {

@@ -174,7 +174,10 @@ typedef struct edge_s {
   uint64_t round;           /* round being trained (for the bar) */
 } edge_t;
 
-typedef enum step_e { STEP_DONE, STEP_RETRY, STEP_NEXT, STEP_FAIL } step_t;
+/* STEP_MISSED: the round closed before our update could commit (it was
+ * invalidated by the close in the same block); the round is over for us and
+ * counts towards `rounds`, which is the number of rounds followed. */
+typedef enum step_e { STEP_DONE, STEP_RETRY, STEP_NEXT, STEP_MISSED, STEP_FAIL } step_t;
 
 static void progress(void *arg, uint32_t epoch, uint32_t epochs, size_t done, size_t total,
                      double loss) {
@@ -308,6 +311,12 @@ out:
   return rc;
 }
 
+/* True when round `round` is recorded CLOSED on our peer. */
+static bool round_closed(edge_t *e, uint64_t round) {
+  fl_edge_round_t r;
+  return fl_edge_get_round(e->s, e->task.task, round, &r) == FL_OK && !r.open;
+}
+
 /* One round: everything from the record check to the read-back. */
 static step_t participate(edge_t *e, const fl_edge_round_t *r) {
   fl_edge_update_rec_t u;
@@ -360,7 +369,7 @@ static step_t participate(edge_t *e, const fl_edge_round_t *r) {
             "submission invalidated (%s): the round changed in the same block task=%s "
             "round=%" PRIu64 " tx=%s",
             fl_client_code_name(res.code), e->task.task, r->round, res.tx_id);
-    out = STEP_NEXT;
+    out = round_closed(e, r->round) ? STEP_MISSED : STEP_NEXT;
   } else if (fl_edge_status_transport(st)) {
     FL_WARN(LOGM, "submission not confirmed, will check the ledger status=%s err=\"%s\"",
             fl_status_name(st), res.error);
@@ -567,8 +576,12 @@ fl_status_t fl_edge_run(const fl_edge_cfg_t *c, volatile sig_atomic_t *stop) {
     }
     done++;
     last_done_round = r.round;
-    FL_INFO(LOGM, "round done task=%s round=%" PRIu64 " participated=%" PRIu64 "/%" PRIu64,
-            e.task.task, r.round, done, c->rounds);
+    if (s == STEP_MISSED)
+      FL_INFO(LOGM, "round missed (closed before our update committed) task=%s round=%" PRIu64
+              " followed=%" PRIu64 "/%" PRIu64, e.task.task, r.round, done, c->rounds);
+    else
+      FL_INFO(LOGM, "round done task=%s round=%" PRIu64 " participated=%" PRIu64 "/%" PRIu64,
+              e.task.task, r.round, done, c->rounds);
   }
   if (fl_edge_session_stopped(e.s) && (c->rounds == 0 || done < c->rounds))
     FL_INFO(LOGM, "stopped participated=%" PRIu64, done);

@@ -28,6 +28,7 @@
 
 #include "chaincode/mlupdate/json.h"
 #include "chaincode/mlupdate/mlupdate.h"
+#include "chaincode/mlupdate/score.h"
 #include "common/base/alloc.h"
 #include "common/base/buf.h"
 #include "common/crypto/hash.h"
@@ -1142,11 +1143,49 @@ static int child_main(const char *spec) {
   return 0;
 }
 
+/* fl_mlu_score_update: the acceptance rule the chaincode and the plain-FL
+ * runner share (score.h): each reason, their order, and the cases where a
+ * score is not computed (no references: z = 0; no step or a zero step: no
+ * cosine). */
+static void test_score_rule(void **state) {
+  (void)state;
+  float u[4] = {3, 4, 0, 0};    /* norm 5 */
+  float big[4] = {30, 40, 0, 0}; /* norm 50 */
+  float step[4] = {1, 0, 0, 0}, neg[4] = {-1, 0, 0, 0}, zero[4] = {0};
+  double ref[5] = {4.9, 5.0, 5.1, 5.0, 4.95};
+  fl_mlu_filter_t off = {.max_norm = 0, .max_norm_z = 0, .min_cosine = -1};
+  fl_mlu_scores_t sc;
+  assert_int_equal(fl_mlu_score_update(big, 4, ref, 5, neg, &off, &sc), FL_MLU_OK);
+  assert_true(fabs(sc.norm - 50) < 1e-9);
+  assert_true(sc.norm_z > 100);
+  assert_true(fabs(sc.cosine + 0.6) < 1e-9);
+  /* max_norm first, then the z-score, then the cosine. */
+  fl_mlu_filter_t all = {.max_norm = 20, .max_norm_z = 3, .min_cosine = 0};
+  assert_int_equal(fl_mlu_score_update(big, 4, ref, 5, neg, &all, &sc), FL_MLU_OUTLIER_MAX_NORM);
+  all.max_norm = 0;
+  assert_int_equal(fl_mlu_score_update(big, 4, ref, 5, neg, &all, &sc), FL_MLU_OUTLIER_NORM_Z);
+  assert_int_equal(fl_mlu_score_update(u, 4, ref, 5, neg, &all, &sc), FL_MLU_OUTLIER_COSINE);
+  assert_int_equal(fl_mlu_score_update(u, 4, ref, 5, step, &all, &sc), FL_MLU_OK);
+  assert_true(fabs(sc.cosine - 0.6) < 1e-9);
+  /* No references (round 0): z is 0, nothing is an outlier by z. */
+  assert_int_equal(fl_mlu_score_update(big, 4, NULL, 0, step, &all, &sc), FL_MLU_OK);
+  assert_true(sc.norm_z == 0);
+  /* No step, or a zero step: no cosine (NAN), no cosine rejection. */
+  assert_int_equal(fl_mlu_score_update(u, 4, ref, 5, NULL, &all, &sc), FL_MLU_OK);
+  assert_true(isnan(sc.cosine));
+  assert_int_equal(fl_mlu_score_update(u, 4, ref, 5, zero, &all, &sc), FL_MLU_OK);
+  assert_true(isnan(sc.cosine));
+  /* The boundaries are inclusive for acceptance. */
+  fl_mlu_filter_t edge = {.max_norm = 5, .max_norm_z = 0, .min_cosine = 0.6};
+  assert_int_equal(fl_mlu_score_update(u, 4, NULL, 0, step, &edge, &sc), FL_MLU_OK);
+}
+
 int main(void) {
   const char *child = getenv("FL_MLU_CHILD");
   if (child) return child_main(child);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_json_and_msg),
+      cmocka_unit_test(test_score_rule),
       cmocka_unit_test(test_three_rounds),
       cmocka_unit_test(test_rejections),
       cmocka_unit_test(test_determinism),
