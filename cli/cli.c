@@ -146,8 +146,8 @@ int fl_cli_parse_flags(const fl_cli_cmd_t *cmd, const char *path, const fl_cli_f
       errno = 0;
       unsigned long long v = strtoull(value, &end, 10);
       if (value[0] < '0' || value[0] > '9' || *end != '\0' || errno != 0) {
-        rc = usage_error(cmd, path, flags, n, "expected a non-negative integer, got '%s'",
-                         value);
+        rc = usage_error(cmd, path, flags, n, "flag '%s' expects a non-negative integer, got '%s'",
+                         a, value);
         break;
       }
       *(uint64_t *)f->dest = v;

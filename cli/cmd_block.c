@@ -11,6 +11,7 @@
  * one they are listed as not verified. Validation codes are the serving
  * peer's word (they are not covered by any hash or signature).
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -57,8 +58,14 @@ static int run_get(const char *path, int argc, char **argv) {
     goto done;
   }
   if (rc != FL_CLI_OK) goto done;
-  if (nargs != 1 || fl_cli_parse_u64(argv[1], &num) != 0) {
+  if (nargs != 1) {
     fprintf(stderr, "%s: expected one argument: the block number (see --help)\n", path);
+    rc = FL_CLI_USAGE;
+    goto done;
+  }
+  if (fl_cli_parse_u64(argv[1], &num) != 0) {
+    fprintf(stderr, "%s: '%.80s%s' is not a block number (a decimal integer 0..%llu)\n", path,
+            argv[1], strlen(argv[1]) > 80 ? "..." : "", (unsigned long long)UINT64_MAX);
     rc = FL_CLI_USAGE;
     goto done;
   }

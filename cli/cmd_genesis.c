@@ -36,6 +36,7 @@
 #include "common/crypto/sign.h"
 #include "common/protoutil/block.h"
 #include "common/protoutil/genesis.h"
+#include "peer/policy/policy.h"
 
 #define MAX_PEM_FILE (1u << 20)
 #define MAX_SO_FILE (256u << 20)
@@ -397,6 +398,41 @@ fail:
   return -1;
 }
 
+/* The peers compile every chaincode's endorsement policy (its own or the
+ * default) against the application organisations when they start, and
+ * refuse to run with one that does not compile. Check the same here, before
+ * anything is written, so that a typo in a policy is reported by the tool
+ * that reads network.yaml and not by every peer later. Without application
+ * organisations (an ordering-only network) the policies are only parsed:
+ * MAJORITY and ANY have nothing to expand to yet. */
+static int check_policies(gen_t *g, const fl_netconfig_t *nc) {
+  const char **orgs = fl_calloc(nc->n_orgs + 1, sizeof(*orgs));
+  size_t norgs = 0;
+  for (size_t i = 0; i < nc->n_orgs; i++)
+    if (!nc->orgs[i].is_orderer_org) orgs[norgs++] = nc->orgs[i].mspid;
+  int rc = 0;
+  for (size_t i = 0; i <= nc->n_chaincodes && rc == 0; i++) {
+    const char *text = i == 0 ? nc->endorsement_policy : nc->chaincodes[i - 1].policy;
+    if (text == NULL || text[0] == '\0') continue; /* a chaincode without one uses the default */
+    fl_policy_t *pol = NULL;
+    char *perr = NULL;
+    fl_status_t st = norgs > 0 ? fl_policy_new(text, strlen(text), orgs, norgs, &pol, &perr)
+                               : fl_policy_parse(text, strlen(text), &pol, &perr);
+    if (st != FL_OK) {
+      if (i == 0)
+        set_err(g, "endorsement_policy '%s': %s", text, perr ? perr : fl_status_str(st));
+      else
+        set_err(g, "chaincodes.%zu (%s): policy '%s': %s", i - 1, nc->chaincodes[i - 1].name,
+                text, perr ? perr : fl_status_str(st));
+      rc = -1;
+    }
+    fl_free(perr);
+    fl_policy_free(pol);
+  }
+  fl_free(orgs);
+  return rc;
+}
+
 static int load_pbft(gen_t *g, fl_netconfig_t *nc) {
   /* Defaults: docs/ordering.md lists them with their reasons. */
   const uint64_t d_f = 1, d_count = 500, d_bytes = 4u << 20, d_to = 10, d_ck = 16,
@@ -548,7 +584,8 @@ static int run_genesis(const char *path, int argc, char **argv) {
     goto out;
   nc.max_message_bytes = (uint32_t)maxmsg;
   if (load_orgs(&g, &nc) < 0 || load_orderers(&g, &nc) < 0 || load_peers(&g, &nc) < 0 ||
-      load_pbft(&g, &nc) < 0 || load_chaincodes(&g, &nc) < 0 || load_revoked(&g, &nc) < 0)
+      load_pbft(&g, &nc) < 0 || load_chaincodes(&g, &nc) < 0 || load_revoked(&g, &nc) < 0 ||
+      check_policies(&g, &nc) < 0)
     goto out;
   nc.created_ms = fl_wall_ms();
 

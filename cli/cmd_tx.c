@@ -46,9 +46,15 @@ static int run_get(const char *path, int argc, char **argv) {
   }
   if (rc != FL_CLI_OK) goto done;
   uint8_t raw[32];
-  if (nargs != 1 || strlen(argv[1]) != FL_TXID_HEX_LEN ||
-      fl_hex_decode(argv[1], FL_TXID_HEX_LEN, raw, sizeof raw) != 32) {
+  if (nargs != 1) {
     fprintf(stderr, "%s: expected one argument: a tx id (64 hex digits)\n", path);
+    rc = FL_CLI_USAGE;
+    goto done;
+  }
+  if (strlen(argv[1]) != FL_TXID_HEX_LEN ||
+      fl_hex_decode(argv[1], FL_TXID_HEX_LEN, raw, sizeof raw) != 32) {
+    fprintf(stderr, "%s: '%.80s%s' is not a tx id (64 hex digits)\n", path, argv[1],
+            strlen(argv[1]) > 80 ? "..." : "");
     rc = FL_CLI_USAGE;
     goto done;
   }

@@ -16,6 +16,7 @@
 #include "chaincode/mlupdate/mlupdate.h"
 #include "common/base/alloc.h"
 #include "common/base/log.h"
+#include "common/protoutil/protoutil.h"
 
 #define DEFAULT_PEER "127.0.0.1:7051"
 #define DEFAULT_CHANNEL "fedledger"
@@ -80,6 +81,17 @@ int fl_cli_fail(const fl_cli_net_t *n, fl_status_t st, const char *what, const c
 static bool file_exists(const char *p) {
   struct stat st;
   return p != NULL && stat(p, &st) == 0;
+}
+
+/* A channel name as the wire carries it (Header.channel, 1..FL_CHANNEL_MAX
+ * bytes); spaces and control bytes are refused here, before any network
+ * call, so that a typo is a usage error and not an "unreachable" peer. */
+static bool channel_ok(const char *c) {
+  size_t n = strlen(c);
+  if (n == 0 || n > FL_CHANNEL_MAX) return false;
+  for (size_t i = 0; i < n; i++)
+    if (c[i] <= 0x20 || c[i] >= 0x7f) return false;
+  return true;
 }
 
 /* Picks the configuration file: --config, $FEDLEDGER_CLI_CONFIG, or
@@ -152,6 +164,11 @@ static int resolve(fl_cli_net_t *n) {
       setting(n, n->f_channel, "channel", false, &n->channel) < 0 ||
       setting(n, n->f_events, "events", false, &n->events) < 0)
     return FL_CLI_FAIL;
+  if (n->channel != NULL && !channel_ok(n->channel)) {
+    fprintf(stderr, "%s: --channel must be 1..%d printable ASCII characters without spaces, "
+            "got '%.80s'\n", n->path, FL_CHANNEL_MAX, n->channel);
+    return FL_CLI_USAGE;
+  }
   if (n->peer == NULL) n->peer = fl_strdup(DEFAULT_PEER);
   if (fl_cli_parse_hostport(n->peer, &n->host, &n->port) != 0) {
     fprintf(stderr, "%s: --peer must be HOST:PORT, got '%s'\n", n->path, n->peer);
