@@ -198,12 +198,12 @@ node_ready_orderer() { proc_running "orderer$1" && listening "${ORD_PORT[$1]}"; 
 node_ready_peer() { proc_running "${PEER_NAME[$1]}" && [[ "$(http_status "${OPS_PORT[$1]}" /healthz)" == 200 ]]; }
 for i in 0 1 2 3; do
   wait_until 30 "orderer$i (127.0.0.1:${ORD_PORT[i]})" node_ready_orderer "$i" ||
-    die "orderer$i did not start (see $RUN/logs/orderer$i.log)"
+    { tail -n 15 "$RUN/logs/orderer$i.log" >&2; die "orderer$i did not start (see $RUN/logs/orderer$i.log)"; }
   say "orderer$i.example.com  127.0.0.1:${ORD_PORT[i]}  ready"
 done
 for i in 0 1 2 3; do
   wait_until 30 "${PEER_NAME[i]}" node_ready_peer "$i" ||
-    die "${PEER_NAME[i]} not healthy (see $RUN/logs/${PEER_NAME[i]}.log)"
+    { tail -n 15 "$RUN/logs/${PEER_NAME[i]}.log" >&2; die "${PEER_NAME[i]} not healthy (see $RUN/logs/${PEER_NAME[i]}.log)"; }
   say "${PEER_NAME[i]}  127.0.0.1:${PEER_PORT[i]}  events :${EV_PORT[i]}  /healthz :${OPS_PORT[i]}  ready"
 done
 

@@ -36,12 +36,19 @@ port_in_use() {
   [[ -n "$(ss -Htan "( sport = :$1 or dport = :$1 )" 2>/dev/null)" ]]
 }
 
-# free_port: prints a port in 20000..59999 that nobody listens on and that
-# this run has not handed out yet.
+# free_port: prints a port that nobody listens on and that this run has not
+# handed out yet, taken below the kernel's ephemeral range
+# (net.ipv4.ip_local_port_range, 32768..60999 by default): a port inside it
+# can be taken as the local end of some outgoing connection between the pick
+# and the node's bind, which made a node fail to start now and then when
+# many tests ran at once.
 free_port() {
-  local p tries
+  local p tries lo=32768 base=10000 span
+  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+  span=$((lo - base))
+  if ((span < 1000)); then base=20000; span=40000; fi
   for tries in $(seq 1 200); do
-    p=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    p=$((base + (RANDOM * 32768 + RANDOM) % span))
     [[ "$DEMO_PORTS" == *" $p "* ]] && continue
     port_in_use "$p" && continue
     DEMO_PORTS+="$p "

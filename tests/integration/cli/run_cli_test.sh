@@ -58,9 +58,9 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { CHECKS=$((CHECKS + 1)); }
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
-}
+# The demo's picker (scripts/demo/lib.sh): a free port below the kernel's
+# ephemeral range, so no outgoing connection takes it before the node binds.
+free_port() { ( source "$SRC/scripts/demo/lib.sh" && free_port ); }
 
 # ---- network files ----------------------------------------------------------------
 mkdir -p "$DIR/cc"
