@@ -107,6 +107,10 @@ fl_status_t fl_rpc_sync_unary(fl_rpc_sync_t *s, const char *method, fl_buf_t pay
                               uint32_t timeout_ms, fl_sbuf_t *reply, char **errmsg) {
   if (errmsg) *errmsg = NULL;
   wait_t w = {.reply = reply};
+  /* The loop sleeps between calls and its cached clock does not move: bring
+   * it to now, or the call's timer starts from the end of the previous
+   * call and fires early after an idle spell. */
+  uv_update_time(&s->loop);
   fl_status_t rc = fl_rpc_client_unary(s->cl, method, payload, timeout_ms, on_unary, &w, NULL);
   if (rc != FL_OK) return rc;
   run_until(&s->loop, &w.done);
@@ -135,6 +139,7 @@ fl_status_t fl_rpc_sync_stream(fl_rpc_sync_t *s, const char *method, fl_buf_t pa
   if (errmsg) *errmsg = NULL;
   if (cb == NULL) return FL_EINVAL;
   wait_t w = {.on_msg = cb, .arg = arg, .s = s};
+  uv_update_time(&s->loop); /* as in fl_rpc_sync_unary */
   fl_status_t rc =
       fl_rpc_client_stream(s->cl, method, payload, timeout_ms, on_msg, on_end, &w, &w.id);
   if (rc != FL_OK) return rc;

@@ -1078,6 +1078,14 @@ static void test_rpc_sync_identity_refusal(void **state) {
   assert_int_equal(h->nheld, 0);
   assert_int_equal(h->cancel_cbs, 1);
   assert_int_equal(h->eclosed_after_cancel, 1);
+  /* After an idle spell longer than the timeout, the next call still gets
+   * its whole timeout (the sync loop's clock is refreshed per call). */
+  sleep_us(400000);
+  t0 = fl_mono_ns();
+  assert_int_equal(fl_rpc_sync_unary(s, "Test/Slow", FL_BUF("", 0), 300, &reply, NULL),
+                   FL_ETIMEDOUT);
+  ms = (fl_mono_ns() - t0) / 1000000;
+  assert_true(ms >= 290 && ms < 3000);
   fl_sbuf_free(&reply);
   fl_rpc_sync_close(s);
   assert_string_equal(h->last_cn, PKI_CLIENT1_CN);
