@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/base/clock.h"
 #include "common/crypto/msp.h"
 #include "common/protoutil/block.h"
@@ -48,16 +49,8 @@ static void kill_all(void) {
 
 uint64_t fl_oh_now_ms(void) { return fl_mono_ns() / 1000000u; }
 
-static fl_status_t slurp(const char *path, fl_sbuf_t *out) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return FL_NOTFOUND;
-  uint8_t b[8192];
-  size_t k;
-  out->len = 0;
-  while ((k = fread(b, 1, sizeof(b), fp)) > 0) fl_sbuf_append(out, b, k);
-  fclose(fp);
-  return FL_OK;
-}
+/* Files the harness reads whole (PEM, genesis, chaincode .so). */
+#define FILE_MAX ((size_t)256 << 20)
 
 static uint16_t free_port(void) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -173,14 +166,14 @@ fl_status_t fl_oh_net_new(const fl_oh_opts_t *o, fl_oh_net_t **out) {
   for (int k = 0; k < 3; k++) {
     const char *kind = k == 0 ? "ordererOrganizations" : "peerOrganizations";
     p = fl_sprintf("%s/pki/%s/%s/ca/ca.%s-cert.pem", net->dir, kind, doms[k], doms[k]);
-    if (slurp(p, &pem[2 * k]) < 0) {
+    if (fl_file_read(p, FILE_MAX, &pem[2 * k]) < 0) {
       fl_free(p);
       p = fl_sprintf("%s/pki/%s/%s/msp/cacerts/ca.%s-cert.pem", net->dir, kind, doms[k], doms[k]);
-      if (slurp(p, &pem[2 * k]) < 0) goto nofile;
+      if (fl_file_read(p, FILE_MAX, &pem[2 * k]) < 0) goto nofile;
     }
     fl_free(p);
     p = fl_sprintf("%s/pki/%s/%s/tlsca/tlsca.%s-cert.pem", net->dir, kind, doms[k], doms[k]);
-    if (slurp(p, &pem[2 * k + 1]) < 0) goto nofile;
+    if (fl_file_read(p, FILE_MAX, &pem[2 * k + 1]) < 0) goto nofile;
     fl_free(p);
     p = NULL;
     roots[k] = fl_sbuf_view(&pem[2 * k]);
@@ -194,7 +187,7 @@ fl_status_t fl_oh_net_new(const fl_oh_opts_t *o, fl_oh_net_t **out) {
   fl_net_orderer_t ords[FL_OH_MAXN];
   for (uint32_t i = 0; i < net->n; i++) {
     p = fl_sprintf(ORDDIR "/msp/signcerts/orderer%u.example.com-cert.pem", net->dir, i, i);
-    if (slurp(p, &opem[i]) < 0) goto nofile;
+    if (fl_file_read(p, FILE_MAX, &opem[i]) < 0) goto nofile;
     fl_free(p);
     p = NULL;
     net->port[i] = free_port();
@@ -215,7 +208,7 @@ fl_status_t fl_oh_net_new(const fl_oh_opts_t *o, fl_oh_net_t **out) {
       .created_ms = (uint64_t)time(NULL) * 1000};
   /* The admin signs the genesis block. */
   p = fl_sprintf(ORGDIR "/users/Admin@example.com/msp/signcerts/Admin@example.com-cert.pem", net->dir);
-  if (slurp(p, &admin_pem) < 0) goto nofile;
+  if (fl_file_read(p, FILE_MAX, &admin_pem) < 0) goto nofile;
   fl_free(p);
   p = fl_sprintf(ORGDIR "/users/Admin@example.com/msp/keystore/priv_sk", net->dir);
   if (fl_signer_load_file(p, &admin) < 0) goto nofile;
@@ -277,7 +270,7 @@ fl_status_t fl_oh_net_new(const fl_oh_opts_t *o, fl_oh_net_t **out) {
   /* The client identity. */
 #define CLI "%s/pki/peerOrganizations/org1.example.com/users/client1@org1.example.com"
   p = fl_sprintf(CLI "/msp/signcerts/client1@org1.example.com-cert.pem", net->dir);
-  if (slurp(p, &cpem) < 0) goto nofile;
+  if (fl_file_read(p, FILE_MAX, &cpem) < 0) goto nofile;
   fl_free(p);
   p = fl_sprintf(CLI "/msp/keystore/priv_sk", net->dir);
   if (fl_signer_load_file(p, &net->client_key) < 0) goto nofile;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "common/base/alloc.h"
+#include "common/base/file.h"
 #include "common/base/clock.h"
 #include "common/crypto/x509.h"
 #include "common/net/loop.h"
@@ -93,16 +94,8 @@ void pn_sleep_ms(uint32_t ms) {
   nanosleep(&ts, NULL);
 }
 
-static fl_status_t slurp(const char *path, fl_sbuf_t *out) {
-  FILE *fp = fopen(path, "rb");
-  if (fp == NULL) return FL_NOTFOUND;
-  uint8_t b[8192];
-  size_t k;
-  out->len = 0;
-  while ((k = fread(b, 1, sizeof(b), fp)) > 0) fl_sbuf_append(out, b, k);
-  fclose(fp);
-  return FL_OK;
-}
+/* Files the harness reads whole (PEM, genesis, chaincode .so). */
+#define FILE_MAX ((size_t)256 << 20)
 
 static uint16_t free_port(void) {
   for (int tries = 0; tries < 50; tries++) {
@@ -142,7 +135,7 @@ static int run_wait(char *const argv[], const char *logpath) {
 
 static fl_status_t copy_file(const char *from, const char *to) {
   fl_sbuf_t b = {0};
-  if (slurp(from, &b) < 0) return FL_NOTFOUND;
+  if (fl_file_read(from, FILE_MAX, &b) < 0) return FL_NOTFOUND;
   FILE *fp = fopen(to, "wb");
   fl_status_t rc = FL_EIO;
   if (fp && fwrite(b.data, 1, b.len, fp) == b.len) rc = FL_OK;
@@ -158,7 +151,7 @@ static fl_status_t load_ident(pn_ident_t *id, const char *mspid, const char *dir
                               const char *cn) {
   fl_sbuf_t pem = {0};
   char *p = fl_sprintf("%s/msp/signcerts/%s-cert.pem", dir, cn);
-  fl_status_t rc = slurp(p, &pem);
+  fl_status_t rc = fl_file_read(p, FILE_MAX, &pem);
   fl_free(p);
   if (rc < 0) return rc;
   p = fl_sprintf("%s/msp/keystore/priv_sk", dir);
@@ -358,7 +351,7 @@ fl_status_t pn_net_new(const pn_opts_t *o, const char *bin_dir, const char *kvst
     for (int k = 0; k < 3; k++) {
       char f[600];
       snprintf(f, sizeof(f), "%s/pki/%s/tlsca/%s-cert.pem", net->dir, doms[k], cas[k]);
-      if (slurp(f, &one) < 0) {
+      if (fl_file_read(f, FILE_MAX, &one) < 0) {
         fprintf(stderr, "harness: missing %s\n", f);
         fl_sbuf_free(&roots);
         fl_sbuf_free(&one);
@@ -387,7 +380,7 @@ fl_status_t pn_net_new(const pn_opts_t *o, const char *bin_dir, const char *kvst
     fl_block_t *g = NULL;
     fl_netconfig_t *nc = NULL;
     p = fl_sprintf("%s/genesis.block", net->dir);
-    rc = slurp(p, &gb);
+    rc = fl_file_read(p, FILE_MAX, &gb);
     if (rc == FL_OK) rc = fl_block_decode(gb.data, gb.len, &g, NULL);
     if (rc == FL_OK) rc = fl_genesis_decode(g, &nc, NULL);
     if (rc == FL_OK) rc = fl_netconfig_msp_new(nc, &net->msp, NULL);
