@@ -153,13 +153,13 @@ cp "$MLUPDATE_SO" "$RUN/chaincode/mlupdate.so"
   die "cryptogen failed (see $RUN/logs/cryptogen.log)"
 
 ORD_PORT=()
-for i in 0 1 2 3; do ORD_PORT[i]=$(free_port) || die "no free port"; done
+for i in 0 1 2 3; do take_port "ORD_PORT[i]" || die "no free port"; done
 PEER_NAME=(peer0.org1.example.com peer1.org1.example.com peer0.org2.example.com peer1.org2.example.com)
 PEER_DOM=(org1.example.com org1.example.com org2.example.com org2.example.com)
 PEER_MSP=(Org1MSP Org1MSP Org2MSP Org2MSP)
 PEER_PORT=() EV_PORT=() OPS_PORT=()
 for i in 0 1 2 3; do
-  PEER_PORT[i]=$(free_port) && EV_PORT[i]=$(free_port) && OPS_PORT[i]=$(free_port) ||
+  take_port "PEER_PORT[i]" && take_port "EV_PORT[i]" && take_port "OPS_PORT[i]" ||
     die "no free port"
 done
 {

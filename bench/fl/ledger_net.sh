@@ -67,8 +67,8 @@ ledger_net_up() {
   local doms=(org1.example.com org1.example.com org2.example.com org2.example.com)
   local msps=(Org1MSP Org1MSP Org2MSP Org2MSP)
   for i in 0 1 2 3; do
-    ord_port[i]=$(free_port) && peer_port[i]=$(free_port) && ev_port[i]=$(free_port) &&
-      ops_port[i]=$(free_port) || return 1
+    take_port "ord_port[i]" && take_port "peer_port[i]" && take_port "ev_port[i]" &&
+      take_port "ops_port[i]" || return 1
   done
   fill "$tpl/network.yaml.in" "$RUN/network.head" BATCH="$batch" \
     BATCH_TIMEOUT="${FL_BENCH_BATCH_TIMEOUT:-2ms}" || return 1

@@ -9,10 +9,12 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <fcntl.h>
@@ -52,18 +54,78 @@ uint64_t fl_oh_now_ms(void) { return fl_mono_ns() / 1000000u; }
 /* Files the harness reads whole (PEM, genesis, chaincode .so). */
 #define FILE_MAX ((size_t)256 << 20)
 
-static uint16_t free_port(void) {
+/* A port nobody uses now, for a node to bind a moment later.
+ *
+ * Ports come from below the kernel's ephemeral range, so no outgoing
+ * connection (ours or another test's) takes one between this pick and the
+ * node's bind; a port from bind(0) is in that range and did get taken.
+ * The range 10000..(ephemeral low) is cut into blocks of FL_PORT_SPAN ports
+ * (default 200). A process owns block k while it holds flock() on
+ * $TMPDIR/fedledger-ports/k.lock, so tests that ctest runs side by side, and
+ * the demo or a benchmark beside them, never pick the same port; the kernel
+ * drops the lock when the process ends, however it ends. scripts/demo/lib.sh
+ * takes blocks the same way. FL_PORT_BASE names a block start outright.
+ * Inside its block a process hands ports out in order and wraps around
+ * (earlier cases' networks have been stopped by then). */
+static bool port_bindable(uint16_t p) {
   int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return 0;
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t l = sizeof(a);
-  uint16_t p = 0;
-  if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-      getsockname(s, (struct sockaddr *)&a, &l) == 0)
-    p = ntohs(a.sin_port);
+  if (s < 0) return false;
+  int one = 1;
+  (void)setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(p),
+                          .sin_addr.s_addr = htonl(INADDR_ANY)};
+  bool ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0;
   close(s);
-  return p;
+  return ok;
 }
+
+/* The first block in [0, nblocks) whose lock file this process can hold;
+ * the descriptor stays open (close-on-exec) for the process's lifetime. */
+static int claim_port_block(unsigned nblocks) {
+  const char *tmp = getenv("TMPDIR");
+  char dir[512], path[600];
+  snprintf(dir, sizeof dir, "%s/fedledger-ports", tmp != NULL && *tmp ? tmp : "/tmp");
+  (void)mkdir(dir, 01777);
+  for (unsigned k = 0; k < nblocks; k++) {
+    snprintf(path, sizeof path, "%s/%u.lock", dir, k);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+    if (fd < 0) return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0) return (int)k;
+    close(fd);
+  }
+  return -1;
+}
+
+uint16_t fl_oh_free_port(void) {
+  static unsigned base, span, next;
+  if (span == 0) {
+    unsigned lo = 32768, hi;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+    if (f != NULL) {
+      if (fscanf(f, "%u %u", &lo, &hi) != 2) lo = 32768;
+      fclose(f);
+    }
+    const char *sp = getenv("FL_PORT_SPAN"), *bs = getenv("FL_PORT_BASE");
+    span = sp != NULL && atoi(sp) >= 16 ? (unsigned)atoi(sp) : 200;
+    if (lo < 10000 + 2 * span) lo = 10000 + 2 * span;
+    int k;
+    if (bs != NULL && atoi(bs) > 1024 && atoi(bs) + span <= 65536)
+      base = (unsigned)atoi(bs);
+    else if ((k = claim_port_block((lo - 10000) / span)) >= 0)
+      base = 10000 + (unsigned)k * span;
+    else
+      base = 10000 + (unsigned)(fl_mono_ns() ^ (uint64_t)getpid() * 2654435761u) %
+                         (lo - 10000 - span);
+  }
+  for (unsigned tries = 0; tries < span; tries++) {
+    uint16_t p = (uint16_t)(base + next);
+    next = (next + 1) % span;
+    if (port_bindable(p)) return p;
+  }
+  return 0;
+}
+
+static uint16_t free_port(void) { return fl_oh_free_port(); }
 
 static int run_wait(char *const argv[], const char *logpath) {
   pid_t p = fork();

@@ -117,4 +117,11 @@ fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *p
 /** Monotonic milliseconds. */
 uint64_t fl_oh_now_ms(void);
 
+/** A port nobody uses now, for a node to bind a moment later: below the
+ *  kernel's ephemeral range, from a block of ports this process owns
+ *  (flock on $TMPDIR/fedledger-ports/<k>.lock; FL_PORT_BASE/FL_PORT_SPAN
+ *  override). Tests that ctest runs side by side never get the same port.
+ *  0 when the block has no free port left. */
+uint16_t fl_oh_free_port(void);
+
 #endif /* FL_ORDERER_HARNESS_HARNESS_H */

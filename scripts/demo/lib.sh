@@ -27,35 +27,54 @@ fill() {
   fi
 }
 
-# Ports handed out in this run, so that two picks never collide.
-DEMO_PORTS=" "
-
 # port_in_use PORT: true when something listens on 127.0.0.1:PORT (or any
 # address) or a connection to it is open.
 port_in_use() {
   [[ -n "$(ss -Htan "( sport = :$1 or dport = :$1 )" 2>/dev/null)" ]]
 }
 
-# free_port: prints a port that nobody listens on and that this run has not
-# handed out yet, taken below the kernel's ephemeral range
-# (net.ipv4.ip_local_port_range, 32768..60999 by default): a port inside it
-# can be taken as the local end of some outgoing connection between the pick
-# and the node's bind, which made a node fail to start now and then when
-# many tests ran at once.
-free_port() {
-  local p tries lo=32768 base=10000 span
-  read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
-  span=$((lo - base))
-  if ((span < 1000)); then base=20000; span=40000; fi
-  for tries in $(seq 1 200); do
-    p=$((base + (RANDOM * 32768 + RANDOM) % span))
-    [[ "$DEMO_PORTS" == *" $p "* ]] && continue
+# take_port VAR: sets VAR (a name, array elements too: 'P[3]') to a port that
+# nobody uses and that this shell has not handed out before. It sets a
+# variable instead of printing, because `$(...)` runs in a subshell that
+# would forget which ports it handed out.
+#
+# Ports come from below the kernel's ephemeral range (ip_local_port_range),
+# so no outgoing connection takes one between the pick and the node's bind.
+# That range from 10000 up is cut into blocks of FL_PORT_SPAN ports (default
+# 200); this shell owns block k while it holds flock on
+# $TMPDIR/fedledger-ports/k.lock (the peer test harness does the same), so
+# tests run side by side by ctest, the demo and a benchmark never pick the
+# same port. The lock goes when the shell and the nodes it started (they
+# inherit the descriptor) have exited. FL_PORT_BASE names a block outright.
+DEMO_PORT_NEXT=-1
+take_port() {
+  local lo span k dir fd p
+  span=${FL_PORT_SPAN:-200}
+  if ((DEMO_PORT_NEXT < 0)); then
+    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || lo=32768
+    ((lo - 10000 < 2 * span)) && lo=$((10000 + 2 * span))
+    DEMO_PORT_BASE=${FL_PORT_BASE:-}
+    if [[ -z "$DEMO_PORT_BASE" ]] && command -v flock >/dev/null; then
+      dir=${TMPDIR:-/tmp}/fedledger-ports
+      mkdir -p "$dir" 2>/dev/null && chmod 1777 "$dir" 2>/dev/null
+      for ((k = 0; k < (lo - 10000) / span; k++)); do
+        exec {fd}>>"$dir/$k.lock" || continue
+        if flock -n "$fd"; then DEMO_PORT_BASE=$((10000 + k * span)); break; fi
+        exec {fd}>&-
+      done
+    fi
+    [[ -z "$DEMO_PORT_BASE" ]] &&
+      DEMO_PORT_BASE=$((10000 + (RANDOM * 32768 + RANDOM) % (lo - 10000 - span)))
+    DEMO_PORT_NEXT=0
+  fi
+  while ((DEMO_PORT_NEXT < span)); do
+    p=$((DEMO_PORT_BASE + DEMO_PORT_NEXT))
+    DEMO_PORT_NEXT=$((DEMO_PORT_NEXT + 1))
     port_in_use "$p" && continue
-    DEMO_PORTS+="$p "
-    echo "$p"
+    printf -v "$1" '%s' "$p"
     return 0
   done
-  echo "demo: no free port found" >&2
+  echo "demo: no free port in $DEMO_PORT_BASE..$((DEMO_PORT_BASE + span - 1))" >&2
   return 1
 }
 

@@ -58,9 +58,10 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*"; FAILS=$((FAILS + 1)); }
 pass() { CHECKS=$((CHECKS + 1)); }
 
-# The demo's picker (scripts/demo/lib.sh): a free port below the kernel's
-# ephemeral range, so no outgoing connection takes it before the node binds.
-free_port() { ( source "$SRC/scripts/demo/lib.sh" && free_port ); }
+# The demo's port picker (scripts/demo/lib.sh): ports below the kernel's
+# ephemeral range, from this test's own block (FL_PORT_BASE, set by CMake).
+# shellcheck source=../../../scripts/demo/lib.sh
+source "$SRC/scripts/demo/lib.sh"
 
 # ---- network files ----------------------------------------------------------------
 mkdir -p "$DIR/cc"
@@ -68,8 +69,9 @@ cp "$FL_MLUPDATE_SO" "$DIR/cc/mlupdate.so"
 "$FED" cryptogen generate --config "$SRC/crypto-config/crypto-config.yaml" --output "$DIR/pki" \
   >"$DIR/cryptogen.log" 2>&1 || { echo "cryptogen failed"; cat "$DIR/cryptogen.log"; exit 1; }
 F=$(( (NORD - 1) / 3 ))
-OPORT=(); for i in $(seq 0 $((NORD - 1))); do OPORT[$i]=$(free_port); done
-PPORT=($(free_port) $(free_port)); EPORT=($(free_port) $(free_port)); OPS=($(free_port) $(free_port))
+OPORT=() PPORT=() EPORT=() OPS=()
+for i in $(seq 0 $((NORD - 1))); do take_port "OPORT[$i]" || exit 1; done
+for i in 0 1; do take_port "PPORT[$i]" && take_port "EPORT[$i]" && take_port "OPS[$i]" || exit 1; done
 PNAME=(peer0.org1.example.com peer0.org2.example.com)
 PDOM=(org1.example.com org2.example.com)
 PMSP=(Org1MSP Org2MSP)

@@ -90,6 +90,12 @@ static void fail_exit(void) {
   exit(1);
 }
 
+
+/* kill -9 of the primary -> first block of the new view (the issue's 2 s;
+ * sanitizer builds set more, see CMakeLists.txt). */
+#ifndef FL_RESUME_LIMIT_MS
+#define FL_RESUME_LIMIT_MS 2000
+#endif
 /* ------------------------------------------------------------- readers */
 
 static void rd_msg(void *arg, fl_buf_t msg) {
@@ -439,17 +445,18 @@ int main(void) {
   uint64_t first_new = g_resume_ms ? g_resume_ms - g_kill_ms : 0;
   fprintf(stderr,
           "# phase 1: %u envelopes delivered by the other three in %llu ms; kill -9 of the "
-          "primary -> first block of the new view: %llu ms (limit 2000); -> first envelope "
+          "primary -> first block of the new view: %llu ms (limit %u); -> first envelope "
           "broadcast after the kill delivered: %llu ms; %u resends, %u re-broadcasts of "
           "envelopes lost with the primary\n",
           TOTAL1, (unsigned long long)(fl_oh_now_ms() - t1), (unsigned long long)resume,
+          (unsigned)FL_RESUME_LIMIT_MS,
           (unsigned long long)first_new, g_retries, g_rebroadcasts);
   printf("{\"test\":\"orderer_net\",\"phase\":\"kill_primary\",\"resume_ms\":%llu,"
          "\"first_new_envelope_ms\":%llu}\n",
          (unsigned long long)resume, (unsigned long long)first_new);
   CHECK(g_newview_ms != 0, "no block ordered in a new view after the kill");
-  CHECK(resume < 2000, "ordering resumed %llu ms after the kill (limit 2000)",
-        (unsigned long long)resume);
+  CHECK(resume < FL_RESUME_LIMIT_MS, "ordering resumed %llu ms after the kill (limit %u)",
+        (unsigned long long)resume, (unsigned)FL_RESUME_LIMIT_MS);
   check_agree(others, "phase 1");
 
   /* Phase 2: restart the killed replica, it catches up by state transfer. */

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,7 @@
 #include "common/protoutil/block.h"
 #include "common/protoutil/envelope.h"
 #include "common/protoutil/genesis.h"
+#include "orderer/harness/harness.h"
 #include "fl/common/common.pb-c.h"
 #include "fl/orderer/ab.pb-c.h"
 #include "fl/peer/gateway.pb-c.h"
@@ -97,23 +99,7 @@ void pn_sleep_ms(uint32_t ms) {
 /* Files the harness reads whole (PEM, genesis, chaincode .so). */
 #define FILE_MAX ((size_t)256 << 20)
 
-static uint16_t free_port(void) {
-  for (int tries = 0; tries < 50; tries++) {
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (s < 0) return 0;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof(a);
-    uint16_t p = 0;
-    if (bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &l) == 0)
-      p = ntohs(a.sin_port);
-    close(s);
-    /* nanomsg and the ops server want a port we name: avoid the top range
-     * where the kernel will hand out ephemeral ports again soon. */
-    if (p != 0) return p;
-  }
-  return 0;
-}
+static uint16_t free_port(void) { return fl_oh_free_port(); }
 
 static int run_wait(char *const argv[], const char *logpath) {
   pid_t p = fork();
