@@ -21,8 +21,9 @@
  *   1. Every byte string is an fl_cc_bytes_t {data, len}: never
  *      NUL-terminated, may contain any byte. Only fl_chaincode_t.name is a C
  *      string.
- *   2. Everything the stub hands out (arguments, blobs, transient data,
- *      tx id, creator, values from fl_cc_get_state, memory from fl_cc_alloc)
+ *   2. Everything the stub hands out (arguments, blobs, stored blobs,
+ *      transient data, tx id, creator, values from fl_cc_get_state, memory
+ *      from fl_cc_alloc)
  *      is owned by the runtime and stays valid until the runtime has copied
  *      the response of this invocation, i.e. until after invoke returns.
  *      A chaincode that wants anything longer must copy it; it must never
@@ -67,7 +68,7 @@ extern "C" {
 
 /** The ABI version this header describes. Bumped on any incompatible change
  *  to fl_chaincode_t, fl_cc_stub_ops_t or the structs below. */
-#define FL_CC_ABI_VERSION 1u
+#define FL_CC_ABI_VERSION 2u
 
 /** The name of the one symbol a chaincode exports. */
 #define FL_CC_ENTRY_SYMBOL "fl_chaincode_entry"
@@ -166,6 +167,9 @@ typedef struct fl_cc_stub_ops_s {
   void (*get_creator)(fl_cc_stub_t *s, fl_cc_creator_t *creator);
   int (*set_event)(fl_cc_stub_t *s, fl_cc_bytes_t name, fl_cc_bytes_t payload);
   void *(*alloc)(fl_cc_stub_t *s, size_t n);
+  /* ABI 2 */
+  int (*get_stored_blob)(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
+                         fl_cc_bytes_t *blob);
 } fl_cc_stub_ops_t;
 
 /** The stub. Opaque apart from its first member; the runtime owns it and it
@@ -299,6 +303,22 @@ static inline int fl_cc_get_blob(fl_cc_stub_t *s, size_t i, fl_cc_bytes_t *blob)
 static inline int fl_cc_put_blob(fl_cc_stub_t *s, fl_cc_bytes_t data,
                                  uint8_t hash[FL_CC_HASH_LEN]) {
   return s->ops->put_blob(s, data, hash);
+}
+/** A blob of the peer's blob store: the bytes whose SHA-256 is hash, stored
+ *  by an earlier, committed transaction (a proposal's blob or fl_cc_put_blob;
+ *  rule 2). Returns FL_CC_OK, FL_CC_NOTFOUND, FL_CC_EIO, FL_CC_ETIMEDOUT.
+ *
+ *  The read is not recorded in the read set: a blob is content-addressed
+ *  and never changes or goes away, so there is no version to check. What
+ *  can differ between endorsers is only whether a blob is there yet, so a
+ *  chaincode should ask only for hashes it read from committed state (a
+ *  record written by the transaction that stored the blob): the read set
+ *  then holds that record's version, and any endorser that saw the record
+ *  has the blob. This lets a transaction carry a large payload once, as a
+ *  proposal blob, instead of a second time as a state value. */
+static inline int fl_cc_get_stored_blob(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
+                                        fl_cc_bytes_t *blob) {
+  return s->ops->get_stored_blob(s, hash, blob);
 }
 /** The proposal's transient data (rule 2; never recorded in the ledger). */
 static inline fl_cc_bytes_t fl_cc_get_transient(fl_cc_stub_t *s) {

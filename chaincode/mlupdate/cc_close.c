@@ -12,7 +12,8 @@
  *   1. scans update/<t>/<r>/ (key order = client id order) and takes the
  *      ACCEPTED first submissions; beyond max_updates it keeps the earliest
  *      by (ts, client id) and lists the rest as not aggregated;
- *   2. loads the start model and every aggregated update from blob/<hash>,
+ *   2. loads the start model and every aggregated update from the blob
+ *      store (fl_cc_get_stored_blob; blob/<hash> state as a fallback),
  *      runs fl_ml_aggregate with the task's rule in client id order (f is
  *      lowered to what the count allows, as the plain-FL runner does);
  *   3. new global model = start model + aggregate, value by value in float

@@ -105,10 +105,17 @@ fl_cc_response_t mlu_load_task(fl_cc_stub_t *s, const char *id, mlu_task_t *t, b
 
 int mlu_load_blob(fl_cc_stub_t *s, const uint8_t hash[MLU_HASH_LEN], fl_ml_tensors_t *t) {
   memset(t, 0, sizeof *t);
-  char *key = fl_mlu_key_blob(hash);
+  /* The blob store first: every hash asked for here comes from a committed
+   * record (task, round or update) whose transaction stored the blob, and
+   * that read is what the read set needs. blob/<hash> state is the fallback
+   * for blobs written there by earlier versions of this chaincode. */
   fl_cc_bytes_t v;
-  int rc = mlu_get(s, key, &v);
-  fl_free(key);
+  int rc = fl_cc_get_stored_blob(s, hash, &v);
+  if (rc == FL_CC_NOTFOUND) {
+    char *key = fl_mlu_key_blob(hash);
+    rc = mlu_get(s, key, &v);
+    fl_free(key);
+  }
   if (rc != FL_CC_OK) return rc;
   uint8_t h[MLU_HASH_LEN];
   fl_sha256(v.data, v.len, h);
@@ -483,6 +490,10 @@ static fl_cc_response_t query(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes_t 
     uint8_t h[MLU_HASH_LEN];
     if (argc != 2 || !mlu_arg_hash(argv[1], h))
       return mlu_err(s, 400, "mlupdate: GetBlob <sha256 hex>");
+    fl_cc_bytes_t b;
+    int rc = fl_cc_get_stored_blob(s, h, &b); /* updates are only there */
+    if (rc == FL_CC_OK) return fl_cc_success(b);
+    if (rc != FL_CC_NOTFOUND) return mlu_stub_fail(s, "reading the blob store", rc);
     return get_key(s, fl_mlu_key_blob(h));
   }
   if (fl_cc_eq(fn, "GetHistory")) {

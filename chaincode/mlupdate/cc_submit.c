@@ -15,11 +15,12 @@
  * later attempt never overwrites the first.
  *
  * Reads: task/<t>, round/<t>/<r>, the update key, client/<id> (once the
- * signature and role passed) and blob/<step> (for the cosine). Writes: the
- * update key and, for an ACCEPTED update, blob/<hash> (a blind write of
- * content-addressed bytes; skipped when the hash is the round's start model
- * or step, which other transactions read). Updates of different clients
- * therefore never conflict with each other.
+ * signature and role passed), and the step's blob from the blob store (for
+ * the cosine; not a state read). Writes: the update key only. The update's
+ * tensors travel once, as the proposal's blob 0, which the committing peer
+ * stores in its blob store with the transaction; CloseRound reads them from
+ * there by the hash in the record (fl_cc_get_stored_blob). Updates of
+ * different clients therefore never conflict with each other.
  */
 #include <math.h>
 #include <stdio.h>
@@ -111,7 +112,7 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
   mlu_task_t t = {0};
   mlu_round_t r = {0};
   mlu_client_t cl = {0};
-  char *id = NULL, *key = NULL, *ckey = NULL, *bkey = NULL, *txid_s = NULL, *mspid = NULL;
+  char *id = NULL, *key = NULL, *ckey = NULL, *txid_s = NULL, *mspid = NULL;
   void *certv = NULL;
   fl_sbuf_t msg = {0}, rec = {0}, ev = {0};
   char detail[512] = "";
@@ -234,14 +235,6 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
                              : mlu_stub_fail(s, "reading the step blob", rc);
     goto done;
   }
-  if (u.reason == FL_MLU_OK && memcmp(u.hash, r.start_model, MLU_HASH_LEN) != 0 &&
-      !(r.has_step && memcmp(u.hash, r.step, MLU_HASH_LEN) == 0)) {
-    bkey = fl_mlu_key_blob(u.hash);
-    if ((rc = mlu_put(s, bkey, FL_BUF(blob.data, blob.len))) != FL_CC_OK) {
-      resp = mlu_stub_fail(s, "writing the blob", rc);
-      goto done;
-    }
-  }
 
 record:
   u.detail = u.reason == FL_MLU_OK ? NULL : detail;
@@ -280,7 +273,6 @@ done:
   fl_free(id);
   fl_free(key);
   fl_free(ckey);
-  fl_free(bkey);
   fl_free(txid_s);
   fl_free(mspid);
   return resp;

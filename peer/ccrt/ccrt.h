@@ -97,6 +97,10 @@ typedef struct fl_ccrt_state_ops_s {
   fl_status_t (*hist_next)(void *it, fl_ccrt_mod_t *mod /* out */);
   /** Frees a walk. NULL-safe. */
   void (*hist_free)(void *it);
+  /** Reads the committed blob whose SHA-256 is hash into *out (replaced; the
+   *  runtime frees it). FL_NOTFOUND when the blob store has none. */
+  fl_status_t (*blob_get)(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN],
+                          fl_sbuf_t *out /* out */);
 } fl_ccrt_state_ops_t;
 
 /* ---- runtime ------------------------------------------------------------ */

@@ -158,6 +158,11 @@ fl_status_t fl__sim_hist_next(fl__sim_t *s, uint32_t id, fl_ccrt_mod_t *mod);
 fl_status_t fl__sim_hist_close(fl__sim_t *s, uint32_t id);
 fl_status_t fl__sim_put_blob(fl__sim_t *s, fl_buf_t data,
                              uint8_t hash[FL_CCRT_HASH_LEN]);
+/** Reads a committed blob (fl_cc_get_stored_blob) into *out (replaced); not
+ *  recorded. FL_OK, FL_NOTFOUND, FL_ETOOBIG (over FL_CC_MAX_VALUE) or the
+ *  state's error (which fails the simulation). */
+fl_status_t fl__sim_blob_get(fl__sim_t *s, const uint8_t hash[FL_CCRT_HASH_LEN],
+                             fl_sbuf_t *out);
 fl_status_t fl__sim_set_event(fl__sim_t *s, fl_buf_t name, fl_buf_t payload);
 /** In-process mode: FL_ETIMEDOUT (and failed set) once the deadline passed. */
 fl_status_t fl__sim_check_deadline(fl__sim_t *s);

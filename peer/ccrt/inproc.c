@@ -53,20 +53,33 @@ static void ip_get_args(fl_cc_stub_t *s, size_t *argc, const fl_cc_bytes_t **arg
   *argv = st->argv;
 }
 
+/* Hands the bytes a read put in v (FL_OK) to the chaincode, owned by the
+ * invocation's arena; frees v. */
+static int ip_hand_over(ip_stub_t *st, fl_status_t rc, fl_sbuf_t *v, fl_cc_bytes_t *out) {
+  if (rc == FL_OK) {
+    size_t n;
+    fl_sbuf_reserve(v, 1); /* a non-NULL pointer also for empty bytes */
+    uint8_t *p = fl_sbuf_detach(v, &n);
+    fl__arena_adopt(&st->arena, p);
+    *out = (fl_cc_bytes_t){.data = p, .len = n};
+  }
+  fl_sbuf_free(v);
+  return fl__cc_rc(rc);
+}
+
 static int ip_get_state(fl_cc_stub_t *s, fl_cc_bytes_t key, fl_cc_bytes_t *value) {
   ip_stub_t *st = (ip_stub_t *)s;
   *value = (fl_cc_bytes_t){0};
   fl_sbuf_t v = {0};
-  fl_status_t rc = fl__sim_get(st->sim, B(key), &v);
-  if (rc == FL_OK) {
-    size_t n;
-    fl_sbuf_reserve(&v, 1); /* a non-NULL pointer also for an empty value */
-    uint8_t *p = fl_sbuf_detach(&v, &n);
-    fl__arena_adopt(&st->arena, p);
-    *value = (fl_cc_bytes_t){.data = p, .len = n};
-  }
-  fl_sbuf_free(&v);
-  return fl__cc_rc(rc);
+  return ip_hand_over(st, fl__sim_get(st->sim, B(key), &v), &v, value);
+}
+
+static int ip_get_stored_blob(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
+                              fl_cc_bytes_t *blob) {
+  ip_stub_t *st = (ip_stub_t *)s;
+  *blob = (fl_cc_bytes_t){0};
+  fl_sbuf_t v = {0};
+  return ip_hand_over(st, fl__sim_blob_get(st->sim, hash, &v), &v, blob);
 }
 
 static int ip_put_state(fl_cc_stub_t *s, fl_cc_bytes_t key, fl_cc_bytes_t value) {
@@ -208,6 +221,7 @@ static const fl_cc_stub_ops_t ip_ops = {
     .get_blob_count = ip_get_blob_count,
     .get_blob = ip_get_blob,
     .put_blob = ip_put_blob,
+    .get_stored_blob = ip_get_stored_blob,
     .get_transient = ip_get_transient,
     .get_tx_id = ip_get_tx_id,
     .get_timestamp = ip_get_timestamp,

@@ -261,7 +261,7 @@ fail:
 
 static bool ops_ok(const fl_ccrt_state_ops_t *o) {
   return o && o->get && o->range_new && o->range_next && o->range_free && o->hist_new &&
-         o->hist_next && o->hist_free;
+         o->hist_next && o->hist_free && o->blob_get;
 }
 
 static bool bufs_ok(const fl_buf_t *b, size_t n) {

@@ -359,6 +359,26 @@ fl_status_t fl__sim_hist_close(fl__sim_t *s, uint32_t id) {
   return FL_OK;
 }
 
+fl_status_t fl__sim_blob_get(fl__sim_t *s, const uint8_t hash[FL_CCRT_HASH_LEN],
+                             fl_sbuf_t *out) {
+  out->len = 0;
+  FL_FORWARD(fl__sim_check_deadline(s));
+  fl_status_t rc = s->ops->blob_get(s->ctx, hash, out);
+  if (rc == FL_NOTFOUND) {
+    out->len = 0;
+    return rc;
+  }
+  if (rc != FL_OK) {
+    out->len = 0;
+    return sim_fail(s, rc, "blob_get");
+  }
+  if (out->len > FL_CC_MAX_VALUE) { /* the stub could not hand it over */
+    out->len = 0;
+    return FL_ETOOBIG;
+  }
+  return FL_OK;
+}
+
 fl_status_t fl__sim_put_blob(fl__sim_t *s, fl_buf_t data,
                              uint8_t hash[FL_CCRT_HASH_LEN]) {
   if (data.len > FL_CC_MAX_VALUE) return FL_ETOOBIG;

@@ -80,6 +80,7 @@ enum {
   M_PUT_BLOB,
   M_EVENT,
   M_DONE,
+  M_GET_BLOB, /* fl_cc_get_stored_blob: hash in, status + bytes out */
   M_REPLY = 100,
 };
 
@@ -524,6 +525,21 @@ static int w_put_blob(fl_cc_stub_t *s, fl_cc_bytes_t data, uint8_t hash[FL_CC_HA
   return FL_CC_OK;
 }
 
+static int w_get_stored_blob(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
+                             fl_cc_bytes_t *blob) {
+  w_stub_t *st = (w_stub_t *)s;
+  *blob = (fl_cc_bytes_t){0};
+  st->req.len = 0;
+  fl_sbuf_append(&st->req, hash, FL_CC_HASH_LEN);
+  rdr_t r;
+  int rc = w_call(st, M_GET_BLOB, &st->rep, &r);
+  if (rc != FL_OK) return fl__cc_rc(rc);
+  fl_buf_t v = r_bytes(&r);
+  if (r.bad) w_die(6);
+  *blob = (fl_cc_bytes_t){.data = fl__arena_dup(&st->arena, v), .len = v.len};
+  return FL_CC_OK;
+}
+
 static fl_cc_bytes_t w_get_transient(fl_cc_stub_t *s) { return ((w_stub_t *)s)->transient; }
 static fl_cc_bytes_t w_get_tx_id(fl_cc_stub_t *s) { return ((w_stub_t *)s)->tx_id; }
 static uint64_t w_get_timestamp(fl_cc_stub_t *s) { return ((w_stub_t *)s)->ts; }
@@ -568,6 +584,7 @@ static const fl_cc_stub_ops_t w_ops = {
     .get_creator = w_get_creator,
     .set_event = w_set_event,
     .alloc = w_alloc,
+    .get_stored_blob = w_get_stored_blob,
 };
 
 /* Decodes an INVOKE frame into st (views into in). False if malformed. */
@@ -968,6 +985,17 @@ static fl_status_t serve(fl__sim_t *sim, int fd, uint64_t deadline, int32_t *sta
       fl_status_t g = fl__sim_put_blob(sim, data, hash);
       w_i32(&out, g);
       if (g == FL_OK) fl_sbuf_append(&out, hash, sizeof hash);
+      break;
+    }
+    case M_GET_BLOB: {
+      if (!r_need(&r, FL_CCRT_HASH_LEN)) break;
+      uint8_t hash[FL_CCRT_HASH_LEN];
+      memcpy(hash, r.p, sizeof hash);
+      r.p += sizeof hash;
+      r.n -= sizeof hash;
+      fl_status_t g = fl__sim_blob_get(sim, hash, &val);
+      w_i32(&out, g);
+      if (g == FL_OK) w_buf(&out, fl_sbuf_view(&val));
       break;
     }
     case M_EVENT: {

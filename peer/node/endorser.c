@@ -111,10 +111,17 @@ static fl_status_t st_hist_next(void *it, fl_ccrt_mod_t *m) {
 
 static void st_hist_free(void *it) { fl_ledger_hist_free(it); }
 
+/* The blob store is channel-wide, not per namespace: content-addressed
+ * bytes, the same whichever chaincode's transaction stored them. */
+static fl_status_t st_blob_get(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN], fl_sbuf_t *out) {
+  fl_endorser_state_t *s = ctx;
+  return fl_ledger_blob_get(s->ledger, s->snap, hash, out);
+}
+
 static const fl_ccrt_state_ops_t state_ops = {
     .get = st_get, .range_new = st_range_new, .range_next = st_range_next,
     .range_free = st_range_free, .hist_new = st_hist_new, .hist_next = st_hist_next,
-    .hist_free = st_hist_free};
+    .hist_free = st_hist_free, .blob_get = st_blob_get};
 
 const fl_ccrt_state_ops_t *fl_endorser_state_ops(void) { return &state_ops; }
 

@@ -10,6 +10,9 @@
  *   rangeopen s e n   the same, but leaves the iterator open
  *   hist k            appends "{txid@b.t=v,txid@b.t=-}" (newest first)
  *   putblob i         stores proposal blob i; appends "B<hex of hash[0]>;"
+ *   storedblob h      reads the committed blob whose SHA-256 is the 64 hex
+ *                     digits h; appends "S<bytes>;", "S!;" (absent) or
+ *                     "E<rc>;"
  *   event n p         sets the event
  *   loopget k         calls get_state until it fails; appends "T;" when the
  *                     failure is FL_CC_ETIMEDOUT (in-process timeout test)
@@ -148,6 +151,25 @@ static fl_cc_response_t run(fl_cc_stub_t *s) {
         char t[8];
         snprintf(t, sizeof t, "B%02x;", h[0]);
         puts_(&o, t);
+      }
+      i += 1;
+    } else if (fl_cc_eq(op, "storedblob")) {
+      NEED(1);
+      uint8_t h[FL_CC_HASH_LEN] = {0};
+      for (size_t k = 0; k < FL_CC_HASH_LEN && 2 * k + 1 < a[i].len; k++) {
+        char t[3] = {(char)a[i].data[2 * k], (char)a[i].data[2 * k + 1], 0};
+        h[k] = (uint8_t)strtoul(t, NULL, 16);
+      }
+      fl_cc_bytes_t b;
+      rc = fl_cc_get_stored_blob(s, h, &b);
+      if (rc == FL_CC_NOTFOUND) {
+        puts_(&o, "S!;");
+      } else if (rc) {
+        putrc(&o, rc);
+      } else {
+        puts_(&o, "S");
+        putb(&o, b);
+        puts_(&o, ";");
       }
       i += 1;
     } else if (fl_cc_eq(op, "event")) {

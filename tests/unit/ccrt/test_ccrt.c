@@ -204,6 +204,7 @@ typedef struct fake_s {
   const fmod_t *mods; /* newest first per key */
   size_t nmods;
   const char *fail_key; /* get of this key fails with FL_ESTORE */
+  const char *blob;     /* the blob store's one blob, or NULL */
 } fake_t;
 
 static int fent_cmp(const void *a, const void *b) {
@@ -305,10 +306,21 @@ static fl_status_t f_hist_next(void *it, fl_ccrt_mod_t *m) {
 
 static void f_hist_free(void *it) { fl_free(it); }
 
+static fl_status_t f_blob_get(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN], fl_sbuf_t *out) {
+  fake_t *f = ctx;
+  uint8_t h[32];
+  if (f->blob == NULL) return FL_NOTFOUND;
+  fl_sha256(f->blob, strlen(f->blob), h);
+  if (memcmp(h, hash, 32) != 0) return FL_NOTFOUND;
+  out->len = 0;
+  fl_sbuf_append_str(out, f->blob);
+  return FL_OK;
+}
+
 static const fl_ccrt_state_ops_t fake_ops = {
     .get = f_get, .range_new = f_range_new, .range_next = f_range_next,
     .range_free = f_range_free, .hist_new = f_hist_new, .hist_next = f_hist_next,
-    .hist_free = f_hist_free};
+    .hist_free = f_hist_free, .blob_get = f_blob_get};
 
 static const fmod_t std_mods[] = {
     {"a", "txC", "A", 1, 0},
@@ -637,6 +649,38 @@ static void ranges(const char *dir, fl_ccrt_mode_t mode) {
 }
 
 static void test_ranges_fork(void **state) { ranges(((ctx_t *)*state)->dir, FL_CCRT_FORK); }
+
+/* fl_cc_get_stored_blob: the committed blob by hash, absent -> NOTFOUND;
+ * nothing lands in the read set or the transaction's blobs. */
+static void stored_blob(const char *dir, fl_ccrt_mode_t mode) {
+  fl_ccrt_cc_t *cc;
+  fl_ccrt_t *rt = tc_runtime(dir, mode, 0, "script", "script.so", &cc);
+  fake_t f = std_fake();
+  f.blob = "tensor bytes \x01\x02";
+  uint8_t h[32];
+  char hex[65], other[65];
+  fl_sha256(f.blob, strlen(f.blob), h);
+  fl_hex_encode(h, 32, hex);
+  h[31] ^= 1;
+  fl_hex_encode(h, 32, other);
+  fl_ccrt_result_t *r = NULL;
+  assert_int_equal(tc_sim(cc, &fake_ops, &f, &r, "run", "storedblob", hex, "storedblob", other,
+                          NULL),
+                   FL_OK);
+  assert_int_equal(r->status, 200);
+  assert_true(tc_payload_is(r, "Stensor bytes \x01\x02;S!;"));
+  assert_int_equal(r->rwset.nreads + r->rwset.nranges + r->rwset.nwrites + r->rwset.nblobs, 0);
+  fl_ccrt_result_free(r);
+  fl_free(f.e);
+  fl_ccrt_free(rt);
+}
+
+static void test_stored_blob_fork(void **state) {
+  stored_blob(((ctx_t *)*state)->dir, FL_CCRT_FORK);
+}
+static void test_stored_blob_inproc(void **state) {
+  stored_blob(((ctx_t *)*state)->dir, FL_CCRT_IN_PROCESS);
+}
 static void test_ranges_inproc(void **state) {
   ranges(((ctx_t *)*state)->dir, FL_CCRT_IN_PROCESS);
 }
@@ -1008,6 +1052,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_rwset_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ranges_fork, setup, teardown),
       cmocka_unit_test_setup_teardown(test_ranges_inproc, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stored_blob_fork, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stored_blob_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kvstore_fork, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kvstore_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_keys_both_modes, setup, teardown),

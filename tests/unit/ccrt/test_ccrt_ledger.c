@@ -77,11 +77,15 @@ static fl_status_t l_hist_next(void *it, fl_ccrt_mod_t *m) {
 }
 
 static void l_hist_free(void *it) { fl_ledger_hist_free(it); }
+static fl_status_t l_blob_get(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN], fl_sbuf_t *out) {
+  lstate_t *s = ctx;
+  return fl_ledger_blob_get(s->l, s->snap, hash, out);
+}
 
 static const fl_ccrt_state_ops_t ledger_ops = {
     .get = l_get, .range_new = l_range_new, .range_next = l_range_next,
     .range_free = l_range_free, .hist_new = l_hist_new, .hist_next = l_hist_next,
-    .hist_free = l_hist_free};
+    .hist_free = l_hist_free, .blob_get = l_blob_get};
 
 /* ---- helpers ------------------------------------------------------------------ */
 

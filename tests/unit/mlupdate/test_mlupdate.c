@@ -87,11 +87,15 @@ static fl_status_t l_hist_next(void *it, fl_ccrt_mod_t *m) {
   return rc;
 }
 static void l_hist_free(void *it) { fl_ledger_hist_free(it); }
+static fl_status_t l_blob_get(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN], fl_sbuf_t *out) {
+  lstate_t *s = ctx;
+  return fl_ledger_blob_get(s->l, s->snap, hash, out);
+}
 
 static const fl_ccrt_state_ops_t ledger_ops = {
     .get = l_get, .range_new = l_range_new, .range_next = l_range_next,
     .range_free = l_range_free, .hist_new = l_hist_new, .hist_next = l_hist_next,
-    .hist_free = l_hist_free};
+    .hist_free = l_hist_free, .blob_get = l_blob_get};
 
 /* ---- identities from the cryptogen fixture ------------------------------------ */
 
@@ -160,6 +164,14 @@ typedef struct h_s {
   unsigned txn;
   fl_ccrt_result_t *pending[32];
   size_t npending;
+  /* The proposal blob of each simulated result that had one: a committing
+   * peer stores a valid transaction's proposal blobs (docs/peer.md), so
+   * commit_block does too. */
+  struct {
+    const fl_ccrt_result_t *r;
+    fl_sbuf_t blob;
+  } pblob[64];
+  size_t npblob;
 } h_t;
 
 static void rm_rf(const char *path) {
@@ -226,10 +238,24 @@ static void h_close_ledger(h_t *h) {
 
 static void h_free(h_t *h) {
   for (size_t i = 0; i < h->npending; i++) fl_ccrt_result_free(h->pending[i]);
+  for (size_t i = 0; i < h->npblob; i++) fl_sbuf_free(&h->pblob[i].blob);
   if (h->l) h_close_ledger(h);
   fl_ccrt_free(h->rt);
   rm_rf(h->dir);
   fl_free(h->ldir);
+}
+
+/* Drops the recorded proposal blob of result r. */
+static void pblob_forget(h_t *h, const fl_ccrt_result_t *r) {
+  for (size_t b = 0; b < h->npblob;) {
+    if (h->pblob[b].r != r) {
+      b++;
+      continue;
+    }
+    fl_sbuf_free(&h->pblob[b].blob);
+    memmove(&h->pblob[b], &h->pblob[b + 1], (h->npblob - b - 1) * sizeof h->pblob[0]);
+    h->npblob--;
+  }
 }
 
 static fl_status_t sim_raw(fl_ccrt_cc_t *cc, lstate_t *st, const ident_t *id, const char *txid,
@@ -272,6 +298,18 @@ static fl_ccrt_result_t *sim(h_t *h, const ident_t *id, const fl_buf_t *blob, ..
   h->ts += 1000;
   fl_ccrt_result_t *r = NULL;
   assert_int_equal(sim_raw(h->cc, &h->st, id, txid, h->ts, blob, args, n, &r), FL_OK);
+  pblob_forget(h, r); /* r's address was freed and reused */
+  if (blob != NULL) {
+    if (h->npblob == 64) { /* forget the oldest */
+      fl_sbuf_free(&h->pblob[0].blob);
+      memmove(&h->pblob[0], &h->pblob[1], 63 * sizeof h->pblob[0]);
+      h->npblob--;
+    }
+    h->pblob[h->npblob].r = r;
+    h->pblob[h->npblob].blob = (fl_sbuf_t){0};
+    fl_sbuf_append(&h->pblob[h->npblob].blob, blob->data, blob->len);
+    h->npblob++;
+  }
   return r;
 }
 
@@ -326,14 +364,18 @@ static void commit_block(h_t *h, uint8_t *codes_out) {
   char txids[32][32];
   for (size_t i = 0; i < n; i++) {
     const fl_ccrt_result_t *r = h->pending[i];
-    blobs[i] = fl_calloc(r->rwset.nblobs + 1, sizeof **blobs);
+    blobs[i] = fl_calloc(r->rwset.nblobs + h->npblob + 1, sizeof **blobs);
+    size_t nb = 0;
     for (size_t b = 0; b < r->rwset.nblobs; b++)
-      blobs[i][b] = (fl_ledger_blob_t){.hash = r->rwset.blobs[b].hash,
-                                       .data = r->rwset.blobs[b].data};
+      blobs[i][nb++] = (fl_ledger_blob_t){.hash = r->rwset.blobs[b].hash,
+                                          .data = r->rwset.blobs[b].data};
+    for (size_t b = 0; b < h->npblob; b++)
+      if (h->pblob[b].r == r) blobs[i][nb++] = (fl_ledger_blob_t){
+                                  .data = fl_sbuf_view(&h->pblob[b].blob)};
     snprintf(txids[i], sizeof txids[i], "b%llu-t%zu", (unsigned long long)num, i);
     txs[i] = (fl_ledger_tx_t){.tx_id = FL_BUF_STR(txids[i]), .code = codes[i],
                               .writes = mt[i].writes, .nwrites = mt[i].nwrites,
-                              .blobs = blobs[i], .nblobs = r->rwset.nblobs};
+                              .blobs = blobs[i], .nblobs = nb};
   }
   char blk[32];
   snprintf(blk, sizeof blk, "block %llu", (unsigned long long)num);
@@ -343,6 +385,7 @@ static void commit_block(h_t *h, uint8_t *codes_out) {
   for (size_t i = 0; i < n; i++) {
     for (int k = 0; k < 3; k++) fl_free(mem[i][k]);
     fl_free(blobs[i]);
+    pblob_forget(h, h->pending[i]);
     fl_ccrt_result_free(h->pending[i]);
   }
   if (codes_out) memcpy(codes_out, codes, n);
@@ -475,6 +518,12 @@ static fl_mlu_json_t *submit1(h_t *h, const ident_t *who, const char *task, uint
   sub_make(&s, task, round, delta, samples, signer ? signer : who, bad_hash);
   fl_ccrt_result_t *r = sub_sim(h, who, task, &s);
   expect_status(r, 200);
+  /* The update record is the one write: the tensors travel once, as the
+   * proposal's blob, and CloseRound reads them from the blob store. */
+  assert_int_equal(r->rwset.nwrites, 1);
+  assert_int_equal(r->rwset.nblobs, 0);
+  assert_true(r->rwset.writes[0].key.len > 7 &&
+              memcmp(r->rwset.writes[0].key.data, "update/", 7) == 0);
   fl_mlu_json_t *j = payload_json(r);
   queue(h, r);
   uint8_t code;
