@@ -20,8 +20,9 @@
  *      (the aggregate is the "global step", the cosine reference of the next
  *      round); no accepted update: the model is unchanged and the previous
  *      step carries over;
- *   4. writes blob/<new model> (and puts it in the blob store),
- *      blob/<step>, model/<t>/<r>, round/<t>/<r> CLOSED with its counts and
+ *   4. puts the new model and the step in the blob store (fl_cc_put_blob:
+ *      once each, in the transaction's blobs), writes model/<t>/<r>,
+ *      round/<t>/<r> CLOSED with its counts and
  *      accepted norms, round/<t>/<r+1> OPEN with the new model, the step,
  *      the reference norms (accepted norms of the last norm_window rounds)
  *      and its deadline (this proposal's timestamp + round_ms);
@@ -318,15 +319,6 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
     }
     memcpy(step_hash, stored, MLU_HASH_LEN);
     has_step = true;
-    char *k1 = fl_mlu_key_blob(new_hash), *k2 = fl_mlu_key_blob(step_hash);
-    rc = mlu_put(s, k1, fl_sbuf_view(&blob));
-    if (rc == FL_CC_OK) rc = mlu_put(s, k2, fl_sbuf_view(&sblob));
-    fl_free(k1);
-    fl_free(k2);
-    if (rc != FL_CC_OK) {
-      resp = mlu_stub_fail(s, "writing the model", rc);
-      goto done;
-    }
   }
 
   fl_cc_bytes_t txid = fl_cc_get_tx_id(s);

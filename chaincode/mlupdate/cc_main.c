@@ -144,7 +144,7 @@ static fl_cc_response_t create_task(fl_cc_stub_t *s, size_t argc, const fl_cc_by
   fl_cc_response_t resp;
   mlu_task_t t = {0};
   fl_mlu_json_t *def = NULL;
-  char *err = NULL, *who = NULL, *tkey = NULL, *rkey = NULL, *bkey = NULL;
+  char *err = NULL, *who = NULL, *tkey = NULL, *rkey = NULL;
   void *cert = NULL;
   fl_sbuf_t rec = {0}, rrec = {0}, ev = {0};
   memcpy(t.id, id.data, id.len);
@@ -194,20 +194,15 @@ static fl_cc_response_t create_task(fl_cc_stub_t *s, size_t argc, const fl_cc_by
   who = NULL;
   t.created_tx = fl_strndup((const char *)txid.data, txid.len);
 
-  uint8_t stored[MLU_HASH_LEN];
-  if ((rc = fl_cc_put_blob(s, blob, stored)) != FL_CC_OK) {
-    resp = mlu_stub_fail(s, "storing the initial model", rc);
-    goto done;
-  }
-  bkey = fl_mlu_key_blob(h);
+  /* The initial model is the proposal's blob 0, which the committing peer
+   * stores in its blob store with the transaction: no put_blob, no state. */
   mlu_task_encode(&t, &rec);
   mlu_round_t r0 = {.round = 0, .open = true, .opened_ts = ts,
                     .deadline_ts = ts + t.round_ms, .opened_tx = t.created_tx};
   memcpy(r0.start_model, h, MLU_HASH_LEN);
   mlu_round_encode(t.id, &r0, &rrec);
   rkey = fl_mlu_key_round(t.id, 0);
-  if ((rc = mlu_put(s, bkey, FL_BUF(blob.data, blob.len))) != FL_CC_OK ||
-      (rc = mlu_put(s, tkey, fl_sbuf_view(&rec))) != FL_CC_OK ||
+  if ((rc = mlu_put(s, tkey, fl_sbuf_view(&rec))) != FL_CC_OK ||
       (rc = mlu_put(s, rkey, fl_sbuf_view(&rrec))) != FL_CC_OK) {
     resp = mlu_stub_fail(s, "writing the task", rc);
     goto done;
@@ -231,7 +226,6 @@ done:
   fl_free(who);
   fl_free(tkey);
   fl_free(rkey);
-  fl_free(bkey);
   fl_cert_free(cert);
   fl_mlu_json_free(def);
   mlu_task_free(&t);
