@@ -271,9 +271,15 @@ static void slot_start(slot_t *s) {
     slot_retry(s, "peer unreachable (backing off)");
     return;
   }
+  /* Peer/EndorseAt: the remote peer first reaches this peer's height, so
+   * both endorsements read the same state (service.c, h_endorse_at). */
+  fl_sbuf_t req = {0};
+  fl_sbuf_append_be64(&req, p->height);
+  fl_sbuf_append(&req, g->sp.data, g->sp.len);
   g->outstanding++;
-  fl_status_t rc = fl_rpc_client_unary(c, "Peer/Endorse", fl_sbuf_view(&g->sp),
+  fl_status_t rc = fl_rpc_client_unary(c, "Peer/EndorseAt", fl_sbuf_view(&req),
                                        (uint32_t)p->endorse_timeout_ms, slot_rpc_cb, s, NULL);
+  fl_sbuf_free(&req);
   if (rc < 0) {
     g->outstanding--;
     fl__remote_fail(r);

@@ -192,6 +192,7 @@ struct fl__peer_s {
   /* waiters and streams */
   fl__waiter_t *wait[FL__WAIT_BUCKETS];
   fl__dstream_t *streams;
+  struct fl__eparked_s *eparked; /* Peer/EndorseAt calls waiting for a height */
   /* lifecycle */
   uv_signal_t sigterm, sigint;
   bool stopping;

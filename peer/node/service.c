@@ -54,6 +54,7 @@ static void reply(fl__peer_t *p, fl_rpc_call_t *call, fl_status_t st, const char
 typedef struct ejob_s {
   fl__peer_t *p;
   fl_rpc_call_t *call;
+  size_t skip; /* bytes before the SignedProposal (Peer/EndorseAt: 8) */
   bool endorse;
   fl_sbuf_t out;
   fl_status_t rc;
@@ -63,8 +64,9 @@ typedef struct ejob_s {
 
 static void e_work(void *arg) {
   ejob_t *j = arg;
-  j->rc = fl_endorser_process(j->p->endorser, fl_rpc_call_request(j->call), j->endorse, &j->out,
-                              &j->res);
+  fl_buf_t req = fl_rpc_call_request(j->call);
+  j->rc = fl_endorser_process(j->p->endorser, FL_BUF(req.data + j->skip, req.len - j->skip),
+                              j->endorse, &j->out, &j->res);
 }
 
 static void e_done(void *arg, fl_status_t st) {
@@ -78,18 +80,111 @@ static void e_done(void *arg, fl_status_t st) {
   fl_free(j);
 }
 
-static void h_endorse(fl_rpc_call_t *call, void *arg) {
-  fl__peer_t *p = arg;
+static void e_start(fl__peer_t *p, fl_rpc_call_t *call, size_t skip, bool endorse,
+                    uint64_t t0) {
   ejob_t *j = fl_calloc(1, sizeof(*j));
   j->p = p;
   j->call = call;
-  j->endorse = strcmp(fl_rpc_call_method(call), "Peer/Endorse") == 0;
-  j->t0 = fl_mono_ns();
+  j->skip = skip;
+  j->endorse = endorse;
+  j->t0 = t0;
   p->jobs++;
   if (fl__job_submit(p, e_work, e_done, j) != FL_OK) {
     p->jobs--;
     fl_free(j);
     reply(p, call, FL_EUNAVAIL, "no worker", (fl_buf_t){0});
+  }
+}
+
+static void h_endorse(fl_rpc_call_t *call, void *arg) {
+  e_start(arg, call, 0, strcmp(fl_rpc_call_method(call), "Peer/Endorse") == 0, fl_mono_ns());
+}
+
+/* Peer/EndorseAt: be64(height) || SignedProposal, sent by a gateway that
+ * has committed `height` blocks. A proposal simulated here below that
+ * height would read older state than the gateway's own endorsement (a
+ * round that does not exist yet, fewer updates to close): the two
+ * endorsements would disagree and the client would have to try again. So
+ * the request waits, on the loop, until this peer has committed that
+ * height, for at most FL__ENDORSE_WAIT_MS (then it runs at whatever height
+ * this peer has, as Peer/Endorse does). */
+#define FL__ENDORSE_WAIT_MS 2000
+
+typedef struct fl__eparked_s {
+  struct fl__eparked_s *next;
+  fl__peer_t *p;
+  fl_rpc_call_t *call;
+  uint64_t min_height, t0;
+  uv_timer_t timer;
+} eparked_t;
+
+static void ep_closed(uv_handle_t *h) { fl_free(h->data); }
+
+/* Unlinks e and frees it once its timer handle is closed. */
+static void ep_drop(eparked_t *e) {
+  for (eparked_t **pp = &e->p->eparked; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == e) {
+      *pp = e->next;
+      break;
+    }
+  uv_timer_stop(&e->timer);
+  uv_close((uv_handle_t *)&e->timer, ep_closed);
+}
+
+/* Runs the parked request now (height reached or waited long enough). */
+static void ep_run(eparked_t *e) {
+  fl_rpc_call_on_cancel(e->call, NULL, NULL);
+  e_start(e->p, e->call, 8, true, e->t0);
+  ep_drop(e);
+}
+
+static void ep_timeout(uv_timer_t *t) {
+  eparked_t *e = t->data;
+  FL_DEBUG(LOG, "endorse-at: height %llu not reached in %u ms (at %llu): endorsing anyway",
+           (unsigned long long)e->min_height, (unsigned)FL__ENDORSE_WAIT_MS,
+           (unsigned long long)e->p->height);
+  ep_run(e);
+}
+
+static void ep_cancel(fl_rpc_call_t *call, void *arg) {
+  eparked_t *e = arg;
+  reply(e->p, call, FL_ECANCELED, "cancelled", (fl_buf_t){0});
+  ep_drop(e);
+}
+
+static void h_endorse_at(fl_rpc_call_t *call, void *arg) {
+  fl__peer_t *p = arg;
+  fl_buf_t req = fl_rpc_call_request(call);
+  if (req.len < 8) {
+    reply(p, call, FL_EMALFORMED, "EndorseAt: request shorter than its height", (fl_buf_t){0});
+    return;
+  }
+  uint64_t h = 0;
+  for (int i = 0; i < 8; i++) h = h << 8 | req.data[i];
+  if (p->height >= h || p->stopping) {
+    e_start(p, call, 8, true, fl_mono_ns());
+    return;
+  }
+  eparked_t *e = fl_calloc(1, sizeof(*e));
+  e->p = p;
+  e->call = call;
+  e->min_height = h;
+  e->t0 = fl_mono_ns();
+  uv_timer_init(&p->loop, &e->timer);
+  e->timer.data = e;
+  uv_timer_start(&e->timer, ep_timeout, FL__ENDORSE_WAIT_MS, 0);
+  fl_rpc_call_on_cancel(call, ep_cancel, e);
+  e->next = p->eparked;
+  p->eparked = e;
+}
+
+/* A block was committed: run the parked requests whose height is reached. */
+static void ep_committed(fl__peer_t *p) {
+  eparked_t *e = p->eparked;
+  while (e != NULL) {
+    eparked_t *nx = e->next;
+    if (p->height >= e->min_height) ep_run(e);
+    e = nx;
   }
 }
 
@@ -371,6 +466,7 @@ static void d_pump(fl__dstream_t *d) {
 }
 
 void fl__service_block_committed(fl__peer_t *p) {
+  ep_committed(p);
   fl__dstream_t *d = p->streams;
   while (d) {
     fl__dstream_t *nx = d->next;
@@ -460,6 +556,7 @@ static void h_deliver(fl_rpc_call_t *call, void *arg) {
 
 void fl__service_register(fl__peer_t *p) {
   fl_rpc_server_handle(p->srv, "Peer/Endorse", FL_RPC_UNARY, h_endorse, p);
+  fl_rpc_server_handle(p->srv, "Peer/EndorseAt", FL_RPC_UNARY, h_endorse_at, p);
   fl_rpc_server_handle(p->srv, "Peer/Evaluate", FL_RPC_UNARY, h_endorse, p);
   fl_rpc_server_handle(p->srv, "Peer/Deliver", FL_RPC_SERVER_STREAM, h_deliver, p);
   fl_rpc_server_handle(p->srv, "Peer/GetBlock", FL_RPC_UNARY, h_query, p);
@@ -469,6 +566,12 @@ void fl__service_register(fl__peer_t *p) {
 }
 
 void fl__service_close(fl__peer_t *p) {
+  while (p->eparked != NULL) { /* shutting down: nobody will endorse it */
+    eparked_t *e = p->eparked;
+    fl_rpc_call_on_cancel(e->call, NULL, NULL);
+    reply(p, e->call, FL_EUNAVAIL, "peer shutting down", (fl_buf_t){0});
+    ep_drop(e);
+  }
   fl__dstream_t *d = p->streams;
   while (d) {
     fl__dstream_t *nx = d->next;

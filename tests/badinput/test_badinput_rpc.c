@@ -653,6 +653,25 @@ static void x_bad_sig_sp(req_t *r, int i) {
   r->b.data[r->b.len - 5] ^= 0x01; /* inside the signature */
 }
 
+/* Peer/EndorseAt: be64(height 0, so nothing waits) || what b builds. */
+static void at0(req_t *r, int i, build_fn b) {
+  req_t t = {0};
+  b(&t, i);
+  r->b.len = 0;
+  fl_sbuf_append_be64(&r->b, 0);
+  fl_sbuf_append(&r->b, t.b.data, t.b.len);
+  memcpy(r->txid, t.txid, sizeof r->txid);
+  fl_sbuf_free(&t.b);
+}
+static void a_garbage(req_t *r, int i) { at0(r, i, b_garbage); }
+static void a_proposal(req_t *r, int i) { at0(r, i, b_proposal); }
+static void a_bad_sig(req_t *r, int i) { at0(r, i, x_bad_sig_sp); }
+static void a_short(req_t *r, int i) { /* three bytes: not even a height */
+  (void)i;
+  r->b.len = 0;
+  fl_sbuf_append(&r->b, "\x00\x00\x01", 3);
+}
+
 /* --------------------------------------------------------------- table */
 
 enum {
@@ -837,6 +856,13 @@ static const bi_case_t g_cases[] = {
     C("Peer/Endorse.expired", S_PEER, "Peer/Endorse", b_proposal, I_EXPIRED, 0, 0, 403, "expired"),
     C("Peer/Endorse.bad-signature", S_PEER, "Peer/Endorse", x_bad_sig_sp, I_OK, 0, 0, 403, "signature does not verify"),
     C("Peer/Endorse.replayed", S_PEER, "Peer/Endorse", r_last_sp, I_OK, 0, 0, 409, "already in the ledger"),
+    /* ---- Peer/EndorseAt (Peer/Endorse behind a ledger height) ---- */
+    C("Peer/EndorseAt.malformed", S_PEER, "Peer/EndorseAt", a_garbage, I_OK, 0, 0, 400, "bad proposal"),
+    C("Peer/EndorseAt.truncated", S_PEER, "Peer/EndorseAt", a_proposal, I_OK, 1, 0, 400, "bad proposal"),
+    C("Peer/EndorseAt.short", S_PEER, "Peer/EndorseAt", a_short, I_OK, 0, 0, FL_EMALFORMED, "shorter than its height"),
+    C("Peer/EndorseAt.unknown-ca", S_PEER, "Peer/EndorseAt", a_proposal, I_EVIL, 0, 0, 403, "creator refused"),
+    C("Peer/EndorseAt.revoked", S_PEER, "Peer/EndorseAt", a_proposal, I_REVOKED, 0, 0, 403, "revoked"),
+    C("Peer/EndorseAt.bad-signature", S_PEER, "Peer/EndorseAt", a_bad_sig, I_OK, 0, 0, 403, "signature does not verify"),
     /* ---- Peer/Evaluate ---- */
     C("Peer/Evaluate.malformed", S_PEER, "Peer/Evaluate", b_garbage, I_OK, 0, 0, 400, "bad proposal"),
     C("Peer/Evaluate.truncated", S_PEER, "Peer/Evaluate", b_proposal, I_OK, 1, 0, 400, "bad proposal"),
@@ -965,7 +991,8 @@ static void outcome_payload(const char *method, fl_buf_t pl, out_t *o) {
   o->code = 0;
   o->text[0] = '\0';
   if (method == NULL) return;
-  if (!strcmp(method, "Peer/Endorse") || !strcmp(method, "Peer/Evaluate")) {
+  if (!strcmp(method, "Peer/Endorse") || !strcmp(method, "Peer/EndorseAt") ||
+      !strcmp(method, "Peer/Evaluate")) {
     Fl__Peer__ProposalResponse *r = fl__peer__proposal_response__unpack(NULL, pl.len, pl.data);
     if (r == NULL || r->response == NULL) {
       o->code = FL_EMALFORMED;

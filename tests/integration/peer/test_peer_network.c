@@ -634,6 +634,89 @@ static void test_stale_read(void **state) {
   fl_sbuf_free(&v);
 }
 
+/* Peer/EndorseAt: a request naming a height the peer has not committed
+ * waits for that commit (here: a transaction through another gateway), one
+ * naming a height far ahead is endorsed after the bounded wait, and a
+ * request too short to hold a height is refused. */
+typedef struct ea_s {
+  fl_rpc_sync_t *s;
+  fl_buf_t req;
+  fl_status_t rc;
+  fl_sbuf_t rep;
+  uint64_t done_ms;
+} ea_t;
+
+static void *ea_run(void *arg) {
+  ea_t *a = arg;
+  a->rc = fl_rpc_sync_unary(a->s, "Peer/EndorseAt", a->req, 20000, &a->rep, NULL);
+  a->done_ms = pn_now_ms();
+  return NULL;
+}
+
+static bool ea_endorsed(const fl_sbuf_t *rep) {
+  fl_proposal_response_t *pr = NULL;
+  if (fl_proposal_response_decode(rep->data, rep->len, &pr, NULL) != FL_OK) return false;
+  bool ok = pr->response.status == 200 && pr->has_endorsement;
+  fl_proposal_response_free(pr);
+  return ok;
+}
+
+static void test_endorse_at(void **state) {
+  (void)state;
+  uint64_t h = same_height(20000);
+  fl_rpc_sync_t *s3 = NULL;
+  assert_int_equal(pn_connect_peer(g_net, 3, g_net->porg[3], &s3), FL_OK);
+  const char *get[] = {"get", "ctr", NULL};
+  char txid[FL_TXID_HEX_LEN + 1];
+  fl_sbuf_t sp = {0}, req = {0};
+  assert_int_equal(pn_proposal(g_net, 1, "counter", get, &sp, txid), FL_OK);
+
+  /* 1. height h + 1: waits for the next block. */
+  fl_sbuf_append_be64(&req, h + 1);
+  fl_sbuf_append(&req, sp.data, sp.len);
+  ea_t a = {.s = s3, .req = fl_sbuf_view(&req)};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, ea_run, &a), 0);
+  pn_sleep_ms(500);
+  assert_int_equal(a.done_ms, 0); /* still parked */
+  const char *incr[] = {"incr", "ctr", NULL};
+  int code = -1;
+  char t2[FL_TXID_HEX_LEN + 1];
+  assert_int_equal(pn_invoke(g_net, g_s[0], 0, "counter", incr, &code, t2), FL_OK);
+  assert_int_equal(code, VALID);
+  uint64_t committed_ms = pn_now_ms();
+  assert_int_equal(pn_wait_height(g_net, 3, h + 1, 20000), FL_OK);
+  pthread_join(th, NULL);
+  assert_int_equal(a.rc, FL_OK);
+  assert_true(ea_endorsed(&a.rep));
+  assert_true(a.done_ms + 2000 > committed_ms); /* answered after the commit, not by the timeout */
+  fprintf(stderr, "# endorse-at: parked request answered %lld ms after the commit at gateway 0\n",
+          (long long)a.done_ms - (long long)committed_ms);
+
+  /* 2. a height far ahead: endorsed at the current height after the wait. */
+  fl_sbuf_free(&a.rep);
+  req.len = 0;
+  fl_sbuf_append_be64(&req, h + 1000000);
+  fl_sbuf_append(&req, sp.data, sp.len);
+  a = (ea_t){.s = s3, .req = fl_sbuf_view(&req)};
+  uint64_t t0 = pn_now_ms();
+  ea_run(&a);
+  assert_int_equal(a.rc, FL_OK);
+  assert_true(ea_endorsed(&a.rep));
+  assert_true(a.done_ms - t0 >= 1900 && a.done_ms - t0 < 15000);
+
+  /* 3. too short. */
+  fl_sbuf_t rep = {0};
+  assert_int_equal(fl_rpc_sync_unary(s3, "Peer/EndorseAt", FL_BUF("\x00\x01\x02", 3), 5000,
+                                     &rep, NULL),
+                   FL_EMALFORMED);
+  fl_sbuf_free(&rep);
+  fl_sbuf_free(&a.rep);
+  fl_sbuf_free(&req);
+  fl_sbuf_free(&sp);
+  fl_rpc_sync_close(s3);
+}
+
 /* ------------------------------------------------------------------ 3 */
 
 static void test_events_and_queries(void **state) {
@@ -949,6 +1032,7 @@ int main(void) {
       cmocka_unit_test(test_replay_past_dedup_window),
       cmocka_unit_test(test_commit_status_auth),
       cmocka_unit_test(test_stale_read),
+      cmocka_unit_test(test_endorse_at),
       cmocka_unit_test(test_events_and_queries),
       cmocka_unit_test(test_peer_deliver),
       cmocka_unit_test(test_lying_orderer),
