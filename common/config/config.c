@@ -366,6 +366,74 @@ const fl_config_node_t *fl_config_find(const fl_config_t *cfg, const fl_config_n
   return n;
 }
 
+/* Does pattern (see fl_config_check_keys) match path exactly ("a.#.b"
+ * against "a.3.b"), or, with a trailing ".*", any path below its prefix? */
+static bool key_matches(const char *pat, const char *path) {
+  while (*pat != '\0' && *path != '\0') {
+    if (pat[0] == '*' && pat[1] == '\0') return true; /* "a.*": anything below a */
+    if (pat[0] == '#' && (pat[1] == '.' || pat[1] == '\0')) {
+      if (!isdigit((unsigned char)*path)) return false;
+      while (isdigit((unsigned char)*path)) path++;
+      pat++;
+      continue;
+    }
+    if (*pat != *path) return false;
+    pat++;
+    path++;
+  }
+  return *pat == '\0' && *path == '\0';
+}
+
+/* Is path a prefix (at a dot) of some pattern, i.e. a map on the way to a
+ * known key? */
+static bool key_on_the_way(const char *const *known, const char *path) {
+  for (const char *const *k = known; *k != NULL; k++) {
+    /* compare path with the pattern's first components, '#' matching digits */
+    const char *pat = *k, *p = path;
+    bool ok = true;
+    while (*p != '\0' && *pat != '\0') {
+      if (pat[0] == '#' && (pat[1] == '.' || pat[1] == '\0')) {
+        if (!isdigit((unsigned char)*p)) { ok = false; break; }
+        while (isdigit((unsigned char)*p)) p++;
+        pat++;
+        continue;
+      }
+      if (pat[0] == '*') break; /* matched by key_matches already */
+      if (*pat != *p) { ok = false; break; }
+      pat++;
+      p++;
+    }
+    if (ok && *p == '\0' && *pat == '.') return true;
+  }
+  return false;
+}
+
+static fl_status_t check_node(const fl_config_t *cfg, const fl_config_node_t *n,
+                              const char *const *known, char **err) {
+  for (size_t i = 0; i < n->n; i++) {
+    const fl_config_node_t *c = n->kids[i];
+    bool matched = false;
+    for (const char *const *k = known; *k != NULL && !matched; k++)
+      matched = key_matches(*k, c->path);
+    if (matched) continue; /* the program reads all of it */
+    if (n->kind == FL_CONFIG_MAP && !key_on_the_way(known, c->path)) {
+      set_err(err, "%s:%d: unknown key '%s' (no such setting; check its spelling)", cfg->file,
+              c->line, c->path);
+      return FL_ECONFIG;
+    }
+    if (c->kind != FL_CONFIG_SCALAR) {
+      fl_status_t rc = check_node(cfg, c, known, err);
+      if (rc != FL_OK) return rc;
+    }
+  }
+  return FL_OK;
+}
+
+fl_status_t fl_config_check_keys(const fl_config_t *cfg, const char *const *known, char **err) {
+  if (cfg == NULL || known == NULL) return FL_EINVAL;
+  return check_node(cfg, cfg->root, known, err);
+}
+
 char *fl_config_env_name(const fl_config_t *cfg, const char *full_path) {
   if (cfg->prefix == NULL) return NULL;
   char *s = fl_sprintf("%s_%s", cfg->prefix, full_path);

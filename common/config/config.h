@@ -138,6 +138,20 @@ fl_status_t fl_config_get_duration_ms(const fl_config_t *cfg,
  *  -1 when s is not a duration or overflows. */
 int fl_config_parse_duration_ms(const char *s, uint64_t *out_ms /* out */);
 
+/** Refuses keys the program does not know, so that a misspelt setting
+ *  ("pbft.bach_timeout") is an error instead of a silently ignored line.
+ *  known is a NULL-terminated list of patterns over full dotted paths:
+ *    "a.b"    the key a.b (a scalar, or a map or list whose whole content
+ *             the program reads itself);
+ *    "a.*"    a.b for any b, and everything below it;
+ *    "a.#.b"  the key b in any element of the list a.
+ *  Every key of the file must be matched by a pattern or be a map on the
+ *  way to one (keys are checked, list elements are not: "a" also accepts
+ *  every element of a list a). Returns FL_OK, or FL_ECONFIG with *err =
+ *  "FILE:LINE: unknown key 'PATH'" for the first key no pattern matches. */
+fl_status_t fl_config_check_keys(const fl_config_t *cfg, const char *const *known,
+                                 char **err /* out */);
+
 /** The environment variable name for a full dotted path (owned, fl_free);
  *  NULL when overrides are disabled. */
 char *fl_config_env_name(const fl_config_t *cfg, const char *full_path);

@@ -488,8 +488,53 @@ static void test_iteration(void **state) {
   fl_free(path);
 }
 
+/* fl_config_check_keys: a misspelt key is refused with file, line and path;
+ * patterns ".*" and "#" and whole-content keys accept what they should. */
+static void test_unknown_keys(void **state) {
+  (void)state;
+  static const char *const known[] = {"general.id", "general.listen_port", "pbft.*",
+                                      "orgs.#.name", "orgs.#.peers", "labels", NULL};
+  const char *good =
+      "general:\n  id: 1\n  listen_port: 7050\n"
+      "pbft:\n  batch_timeout: 2ms\n  nested:\n    deep: 1\n"
+      "orgs:\n  - name: a\n    peers: [p0, p1]\n  - name: b\n"
+      "labels: [x, y]\n";
+  fl_config_t *cfg = NULL;
+  char *err = NULL;
+  assert_int_equal(fl_config_parse("k.yaml", good, strlen(good), NULL, &cfg, &err), FL_OK);
+  assert_int_equal(fl_config_check_keys(cfg, known, &err), FL_OK);
+  assert_null(err);
+  fl_config_free(cfg);
+
+  struct {
+    const char *yaml, *want;
+  } bad[] = {
+      {"general:\n  id: 1\n  listen_prot: 7050\n", "k.yaml:3: unknown key 'general.listen_prot'"},
+      {"general:\n  id: 1\ngenral:\n  id: 2\n", "k.yaml:3: unknown key 'genral'"},
+      {"orgs:\n  - name: a\n  - nme: b\n", "k.yaml:3: unknown key 'orgs.1.nme'"},
+      {"pbftx: 1\n", "k.yaml:1: unknown key 'pbftx'"},
+      {"general:\n  id:\n    sub: 1\n", NULL}, /* a map where a scalar is known: the reader says so */
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(fl_config_parse("k.yaml", bad[i].yaml, strlen(bad[i].yaml), NULL, &cfg, &err),
+                     FL_OK);
+    fl_status_t rc = fl_config_check_keys(cfg, known, &err);
+    if (bad[i].want == NULL) {
+      assert_int_equal(rc, FL_OK);
+    } else {
+      assert_int_equal(rc, FL_ECONFIG);
+      assert_non_null(err);
+      if (strstr(err, bad[i].want) == NULL) fail_msg("case %zu: got '%s'", i, err);
+      fl_free(err);
+      err = NULL;
+    }
+    fl_config_free(cfg);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_unknown_keys),
       cmocka_unit_test(test_bad_value_file_and_line),
       cmocka_unit_test(test_env_override),
       cmocka_unit_test(test_defaults_and_required),
