@@ -537,8 +537,138 @@ typedef struct gsub_s {
   const char *why;
   char txid[FL_TXID_HEX_LEN + 1];
   unsigned attempts;
+  size_t ord; /* the orderer of the last attempt (index into p->ords) */
   char err[256];
 } gsub_t;
+
+/* ---- re-broadcast: an orderer that acknowledges and drops ------------------
+ *
+ * A Byzantine orderer can acknowledge a Broadcast and never pass the
+ * envelope on (docs/ordering.md, known limits): no orderer-side rule sees
+ * that. So the gateway keeps every envelope it submitted until a block
+ * carries its tx id; one not committed REBROADCAST_MS after the last
+ * acknowledgement goes to the next orderer, until f + 1 different orderers
+ * have acknowledged it (one of them is correct). The orderers' at-most-once
+ * window (and the peers' duplicate tx id check) keeps a re-broadcast
+ * transaction from being committed twice. The watch list is bounded
+ * (WATCH_MAX_BYTES of envelopes); beyond it new envelopes are not watched. */
+#define REBROADCAST_MS 3000u
+#define WATCH_MAX_BYTES ((size_t)256 << 20)
+
+typedef struct fl__gwatch_s {
+  struct fl__gwatch_s *next;
+  fl__peer_t *p;
+  char txid[FL_TXID_HEX_LEN + 1];
+  fl_sbuf_t env;
+  uint64_t due_ms;
+  uint64_t acked;  /* bit i: orderer i acknowledged it */
+  size_t next_ord; /* where the next attempt starts */
+  bool inflight;   /* a Broadcast is out */
+  bool orphan;     /* unlinked while in flight: the callback frees it */
+} gwatch_t;
+
+static size_t bucket_of(const char *txid);
+
+static void watch_unlink(fl__peer_t *p, gwatch_t *w) {
+  for (gwatch_t **pp = &p->gwatch[bucket_of(w->txid)]; *pp != NULL; pp = &(*pp)->next)
+    if (*pp == w) {
+      *pp = w->next;
+      p->gwatch_n--;
+      p->gwatch_bytes -= w->env.len;
+      return;
+    }
+}
+
+static void watch_free(gwatch_t *w) {
+  fl_sbuf_free(&w->env);
+  fl_free(w);
+}
+
+/* Drops w (committed, given up, shutting down). */
+static void watch_drop(fl__peer_t *p, gwatch_t *w) {
+  watch_unlink(p, w);
+  if (w->inflight) w->orphan = true;
+  else watch_free(w);
+}
+
+/* Starts watching s's envelope, which orderer s->ord acknowledged; takes
+ * s->env. */
+static void watch_add(gsub_t *s) {
+  fl__peer_t *p = s->p;
+  if (p->gwatch_bytes + s->env.len > WATCH_MAX_BYTES) {
+    FL_WARN(LOG, "re-broadcast watch list full (%zu envelopes, %zu bytes): txid=%s not watched",
+            p->gwatch_n, p->gwatch_bytes, s->txid);
+    return;
+  }
+  gwatch_t *w = fl_calloc(1, sizeof(*w));
+  w->p = p;
+  memcpy(w->txid, s->txid, sizeof(w->txid));
+  w->env = s->env;
+  s->env = (fl_sbuf_t){0};
+  w->due_ms = fl__peer_now_ms() + REBROADCAST_MS;
+  w->acked = 1ull << (s->ord % 64);
+  w->next_ord = s->ord + 1;
+  size_t b = bucket_of(w->txid);
+  w->next = p->gwatch[b];
+  p->gwatch[b] = w;
+  p->gwatch_n++;
+  p->gwatch_bytes += w->env.len;
+}
+
+static void watch_bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply) {
+  gwatch_t *w = arg;
+  (void)errmsg;
+  w->inflight = false;
+  if (w->orphan) {
+    watch_free(w);
+    return;
+  }
+  fl__peer_t *p = w->p;
+  fl_status_t bst = st;
+  char *info = NULL;
+  if (st == FL_OK && fl__pw_broadcast_decode(reply, &bst, &info) != FL_OK) bst = FL_EMALFORMED;
+  fl_free(info);
+  size_t ord = (w->next_ord - 1) % p->nord;
+  if (bst == FL_OK) {
+    w->acked |= 1ull << (ord % 64);
+  } else if (bst == FL_EEXIST) {
+    /* This orderer has ordered it (or has it pending): not censored there. */
+    FL_DEBUG(LOG, "re-broadcast: orderer%zu already has txid=%s", ord, w->txid);
+    watch_drop(p, w);
+    return;
+  }
+  w->due_ms = fl__peer_now_ms() + (bst == FL_OK ? REBROADCAST_MS : 200u);
+}
+
+/* Sends w to the next orderer that has not acknowledged it yet, or stops
+ * watching once f + 1 have. */
+static void watch_retry(fl__peer_t *p, gwatch_t *w) {
+  uint32_t f = p->net->pbft.f;
+  if ((uint32_t)__builtin_popcountll(w->acked) >= f + 1 || p->nord == 0) {
+    FL_WARN(LOG, "re-broadcast: txid=%s acknowledged by %d orderers and still not committed",
+            w->txid, __builtin_popcountll(w->acked));
+    watch_drop(p, w);
+    return;
+  }
+  for (size_t k = 0; k < p->nord; k++) {
+    size_t i = (w->next_ord + k) % p->nord;
+    if ((w->acked >> (i % 64)) & 1u) continue;
+    fl_rpc_client_t *c = fl__remote_client(&p->ords[i]);
+    if (c == NULL) continue;
+    w->next_ord = i + 1;
+    if (fl_rpc_client_unary(c, "Orderer/Broadcast", fl_sbuf_view(&w->env),
+                            (uint32_t)p->broadcast_timeout_ms, watch_bc_cb, w, NULL) != FL_OK) {
+      fl__remote_fail(&p->ords[i]);
+      continue;
+    }
+    w->inflight = true;
+    p->rebroadcasts++;
+    FL_INFO(LOG, "re-broadcast: txid=%s not committed %u ms after its acknowledgement, sent to %s",
+            w->txid, REBROADCAST_MS, p->ords[i].name);
+    return;
+  }
+  w->due_ms = fl__peer_now_ms() + 200u; /* no orderer reachable now */
+}
 
 static void sub_free(gsub_t *s) {
   fl_sbuf_free(&s->env);
@@ -580,6 +710,7 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   }
   if (bst == FL_OK) {
     fl_free(info);
+    watch_add(s);
     sub_answer(s, FL_OK, NULL);
     return;
   }
@@ -596,7 +727,8 @@ static void sub_try(gsub_t *s) {
   fl__peer_t *p = s->p;
   while (s->attempts < 2 * p->nord) {
     s->attempts++;
-    fl__remote_t *r = &p->ords[p->bc_next++ % p->nord];
+    s->ord = p->bc_next++ % p->nord;
+    fl__remote_t *r = &p->ords[s->ord];
     fl_rpc_client_t *c = fl__remote_client(r);
     if (c == NULL) continue;
     if (fl_rpc_client_unary(c, "Orderer/Broadcast", fl_sbuf_view(&s->env),
@@ -850,6 +982,14 @@ void fl__gateway_committed(fl__peer_t *p, const fl_vblock_t *vb) {
     fl_vtx_info_t t;
     fl_vblock_tx(vb, i, &t);
     if (t.tx_id[0] == '\0') continue;
+    if (p->gwatch_n > 0) { /* ordered: whatever its code, nobody censored it */
+      gwatch_t *g = p->gwatch[bucket_of(t.tx_id)];
+      while (g) {
+        gwatch_t *nx = g->next;
+        if (strcmp(g->txid, t.tx_id) == 0) watch_drop(p, g);
+        g = nx;
+      }
+    }
     fl__waiter_t *w = p->wait[bucket_of(t.tx_id)];
     while (w) {
       fl__waiter_t *nx = w->next;
@@ -861,6 +1001,14 @@ void fl__gateway_committed(fl__peer_t *p, const fl_vblock_t *vb) {
 
 void fl__gateway_tick(fl__peer_t *p) {
   uint64_t now = fl__peer_now_ms();
+  for (size_t b = 0; b < FL__WAIT_BUCKETS && p->gwatch_n > 0; b++) {
+    gwatch_t *g = p->gwatch[b];
+    while (g) {
+      gwatch_t *nx = g->next;
+      if (!g->inflight && now >= g->due_ms) watch_retry(p, g);
+      g = nx;
+    }
+  }
   for (size_t b = 0; b < FL__WAIT_BUCKETS; b++) {
     fl__waiter_t *w = p->wait[b];
     while (w) {
@@ -953,6 +1101,8 @@ void fl__gateway_register(fl__peer_t *p) {
 }
 
 void fl__gateway_close(fl__peer_t *p) {
+  for (size_t b = 0; b < FL__WAIT_BUCKETS; b++)
+    while (p->gwatch[b] != NULL) watch_drop(p, p->gwatch[b]);
   for (size_t b = 0; b < FL__WAIT_BUCKETS; b++) {
     fl__waiter_t *w = p->wait[b];
     while (w) {

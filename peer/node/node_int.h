@@ -193,6 +193,10 @@ struct fl__peer_s {
   fl__waiter_t *wait[FL__WAIT_BUCKETS];
   fl__dstream_t *streams;
   struct fl__eparked_s *eparked; /* Peer/EndorseAt calls waiting for a height */
+  /* submitted envelopes watched until committed (gateway.c, "re-broadcast") */
+  struct fl__gwatch_s *gwatch[FL__WAIT_BUCKETS];
+  size_t gwatch_n, gwatch_bytes;
+  uint64_t rebroadcasts; /* envelopes sent again to another orderer */
   /* lifecycle */
   uv_signal_t sigterm, sigint;
   bool stopping;

@@ -155,6 +155,14 @@ static void b_done(void *arg, fl_status_t st, const char *err, fl_buf_t reply) {
 
 static void h_broadcast(fl_rpc_call_t *call, void *arg) {
   px_t *px = arg;
+  if (px->mode == PX_EAT_BROADCAST) { /* "accepted", and never passed on */
+    Fl__Orderer__BroadcastResponse r = FL__ORDERER__BROADCAST_RESPONSE__INIT;
+    uint8_t buf[64];
+    size_t n = fl__orderer__broadcast_response__pack(&r, buf);
+    atomic_fetch_add(&px->tampered, 1);
+    fl_rpc_call_reply(call, FL_OK, FL_BUF(buf, n));
+    return;
+  }
   bcall_t *bc = fl_calloc(1, sizeof(*bc));
   bc->call = call;
   bc->up = upstream(px);

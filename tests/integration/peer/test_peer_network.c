@@ -967,6 +967,54 @@ static void test_lying_orderer(void **state) {
   same_kv_state(NULL);
 }
 
+/* An orderer that acknowledges every Broadcast and drops it (a proxy in
+ * front of orderer 0, first in the victim's list): the victim's gateway
+ * sends one submission in four there, and re-broadcasts each of those to
+ * another orderer when it is not committed in time. Every transaction
+ * commits, VALID, once. */
+static void test_censoring_orderer(void **state) {
+  (void)state;
+  const int victim = 1, org = g_net->porg[victim];
+  same_height(20000);
+  fl_rpc_sync_close(g_s[victim]);
+  g_s[victim] = NULL;
+  assert_int_equal(pn_signal_peer(g_net, victim, SIGTERM), FL_OK);
+  px_t *px = NULL;
+  assert_int_equal(px_start(g_net, 0, PX_EAT_BROADCAST, 0, &px), FL_OK);
+  char *cfg = lie_config(victim, px_port(px));
+  int rb0 = pn_log_count(g_net, victim, "re-broadcast: txid=");
+  assert_int_equal(pn_start_peer_cfg(g_net, victim, cfg), FL_OK);
+  assert_int_equal(pn_wait_peer(g_net, victim, 20000), FL_OK);
+  assert_int_equal(pn_connect_peer(g_net, victim, org, &g_s[victim]), FL_OK);
+  uint64_t t0 = pn_now_ms();
+  for (int k = 0; k < 8; k++) {
+    char key[32], txid[FL_TXID_HEX_LEN + 1];
+    snprintf(key, sizeof key, "censor/%d", k);
+    const char *a[] = {"put", key, "v", NULL};
+    int code = -1;
+    assert_int_equal(pn_invoke(g_net, g_s[victim], org, "kvstore", a, &code, txid), FL_OK);
+    assert_int_equal(code, VALID);
+  }
+  uint64_t took = pn_now_ms() - t0;
+  int rb = pn_log_count(g_net, victim, "re-broadcast: txid=");
+  printf("# censoring orderer: %u broadcasts eaten, %d re-broadcasts, 8 transactions committed "
+         "in %llu ms\n",
+         px_tampered(px), rb - rb0, (unsigned long long)took);
+  assert_true(px_tampered(px) >= 1);
+  assert_true(rb - rb0 >= (int)px_tampered(px));
+  same_height(30000);
+  px_stop(px);
+  fl_free(cfg);
+  /* back to the peer's own configuration */
+  fl_rpc_sync_close(g_s[victim]);
+  g_s[victim] = NULL;
+  assert_int_equal(pn_signal_peer(g_net, victim, SIGTERM), FL_OK);
+  assert_int_equal(pn_start_peer(g_net, victim), FL_OK);
+  assert_int_equal(pn_wait_peer(g_net, victim, 20000), FL_OK);
+  assert_int_equal(pn_connect_peer(g_net, victim, org, &g_s[victim]), FL_OK);
+  same_kv_state(NULL);
+}
+
 /* ------------------------------------------------------------------ 5 */
 
 typedef struct kvent_s {
@@ -1036,6 +1084,7 @@ int main(void) {
       cmocka_unit_test(test_events_and_queries),
       cmocka_unit_test(test_peer_deliver),
       cmocka_unit_test(test_lying_orderer),
+      cmocka_unit_test(test_censoring_orderer),
       cmocka_unit_test(test_offline_ledgers_identical),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
