@@ -78,6 +78,8 @@ typedef struct op_s {
   int32_t cc_status;
   bool committed;
   int32_t code;
+  uint64_t block;    /* when committed */
+  char tx_id[FL_TXID_HEX_LEN + 1];
   fl_sbuf_t payload; /* copied response payload / blob bytes */
 } op_t;
 
@@ -144,6 +146,8 @@ static void op_finish(op_t *o, const fl_client_result_t *res) {
            res->cc_message);
   o->committed = res->committed;
   o->code = res->code;
+  o->block = res->block_number;
+  if (res->tx_id[0]) memcpy(o->tx_id, res->tx_id, sizeof o->tx_id);
   o->done = 1;
   o->t_end = now_ms();
   o->L->pending--;
@@ -626,7 +630,28 @@ static void ledger_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
     r->n_accepted += rec.accepted;
   }
   double t1 = now_ms();
-  /* 2. CloseRound, as the round keeper. */
+  /* 2. CloseRound, as the round keeper. A keeper acts on what its own peer
+   * has committed: the clients' commit statuses came from their gateways,
+   * which may be ahead of the keeper's, and a CloseRound endorsed there
+   * before the round's last update block would scan fewer updates than
+   * the block that validates it (PHANTOM_READ_CONFLICT, then a retry). So
+   * first the commit status, on the keeper's gateway, of the update in
+   * the highest block. */
+  uint32_t last = N;
+  for (uint32_t k = 0; k < N; k++)
+    if (!L->cl[k].skip && L->cl[k].op.committed && L->cl[k].op.tx_id[0] &&
+        (last == N || L->cl[k].op.block > L->cl[last].op.block))
+      last = k;
+  if (last < N) {
+    op_reset(&L->admin.op, L);
+    L->admin.op.c = L->admin.c;
+    if (fl_client_commit_status(L->admin.c, L->cl[last].op.tx_id, on_committed,
+                                &L->admin.op) != FL_OK)
+      fl_bsrv_die("CommitStatus on the keeper's gateway: cannot start");
+    L->pending++;
+    wait_all(L);
+    check_op(&L->admin, "CommitStatus of the round's last update", 1);
+  }
   fl_buf_t cargs[3] = {FL_BUF("CloseRound", 10), FL_BUF(L->task, strlen(L->task)),
                        FL_BUF(round_s, strlen(round_s))};
   fl_buf_t gargs[3] = {FL_BUF("GetModel", 8), FL_BUF(L->task, strlen(L->task)),
