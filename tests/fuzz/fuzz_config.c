@@ -14,7 +14,9 @@
  * accepts must parse the same with fl_config_parse_duration_ms. Then the
  * getters run on the paths the peer and orderer read, with defaults. The
  * environment prefix is one no variable uses, so results do not depend on
- * the environment; the names it forms must be [A-Z0-9_] only.
+ * the environment; the names it forms must be [A-Z0-9_] only. Last,
+ * fl_config_check_keys against a fixed list of patterns must either pass
+ * or name the file in its error.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -200,6 +202,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t budget = NODE_BUDGET;
   walk(cfg, root, &budget);
   node_paths(cfg);
+  /* The unknown-key check: FL_OK, or FL_ECONFIG naming the file. */
+  static const char *const known[] = {"general.id", "pbft.*",     "orgs.#.name",
+                                      "orgs.#.peers.#.host",      "labels", "a.#", NULL};
+  err = NULL;
+  rc = fl_config_check_keys(cfg, known, &err);
+  check(rc == FL_OK ? err == NULL : rc == FL_ECONFIG && err != NULL && strncmp(err, "fuzz.yaml:", 10) == 0);
+  fl_free(err);
   fl_config_free(cfg);
   return 0;
 }
