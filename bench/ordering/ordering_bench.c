@@ -45,6 +45,10 @@ typedef struct opts_s {
   double rate; /* 0: closed loop */
   bool verify, sync, keep;
   const char *bin_dir;
+  /* orderer.yaml broadcast.* overrides (NULL: the orderer's default), passed
+   * to the orderers as FEDLEDGER_BROADCAST_* environment variables */
+  const char *max_pending, *max_parked, *park_timeout;
+  uint32_t call_timeout_ms;     /* per Broadcast call */
 } opts_t;
 
 typedef struct cli_s {
@@ -302,7 +306,8 @@ static bool send_one(uint32_t ci) {
   call_t *c = fl_malloc(sizeof(*c));
   c->cli = ci;
   c->idx = k;
-  if (fl_rpc_client_unary(g_cli[ci].c, "Orderer/Broadcast", fl_sbuf_view(&g_env[k]), 10000, bc_cb,
+  if (fl_rpc_client_unary(g_cli[ci].c, "Orderer/Broadcast", fl_sbuf_view(&g_env[k]),
+                          g_o.call_timeout_ms, bc_cb,
                           c, NULL) != FL_OK) {
     if (!retry) g_sent_us[k] = 0;
     fl_free(c);
@@ -412,7 +417,8 @@ static void usage(void) {
   fprintf(stderr,
           "usage: ordering_bench [--seconds S] [--warmup S] [--tx-size B] [--clients C]\n"
           "                      [--batch N] [--window W] [--rate TX_PER_S] [--no-verify]\n"
-          "                      [--sync] [--keep] [--bin-dir DIR]\n");
+          "                      [--sync] [--keep] [--bin-dir DIR] [--max-pending N]\n"
+          "                      [--max-parked N] [--park-timeout DUR] [--call-timeout S]\n");
   exit(2);
 }
 
@@ -428,13 +434,14 @@ static double num(const char *s, double lo, double hi, const char *what) {
 
 int main(int argc, char **argv) {
   g_o = (opts_t){.seconds = 10, .warmup = 2, .tx_size = 256, .clients = 8, .batch = 500,
-                 .window = 512, .verify = true};
+                 .window = 512, .verify = true, .call_timeout_ms = 10000};
   static const struct option lo[] = {
       {"seconds", 1, 0, 's'}, {"warmup", 1, 0, 'w'},  {"tx-size", 1, 0, 'b'},
       {"clients", 1, 0, 'c'}, {"batch", 1, 0, 'n'},   {"window", 1, 0, 'W'},
       {"rate", 1, 0, 'r'},    {"no-verify", 0, 0, 'V'}, {"sync", 0, 0, 'S'},
       {"keep", 0, 0, 'k'},    {"bin-dir", 1, 0, 'd'}, {"help", 0, 0, 'h'},
-      {0, 0, 0, 0}};
+      {"max-pending", 1, 0, 'P'}, {"max-parked", 1, 0, 'Q'}, {"park-timeout", 1, 0, 'T'},
+      {"call-timeout", 1, 0, 't'}, {0, 0, 0, 0}};
   int ch;
   while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
     switch (ch) {
@@ -449,10 +456,18 @@ int main(int argc, char **argv) {
     case 'S': g_o.sync = true; break;
     case 'k': g_o.keep = true; break;
     case 'd': g_o.bin_dir = optarg; break;
+    case 'P': g_o.max_pending = optarg; break;
+    case 'Q': g_o.max_parked = optarg; break;
+    case 'T': g_o.park_timeout = optarg; break;
+    case 't': g_o.call_timeout_ms = (uint32_t)(num(optarg, 0.001, 3600, "--call-timeout") * 1000); break;
     default: usage();
     }
   }
   if (optind != argc) usage();
+  /* The orderers inherit the environment (orderer.yaml overrides). */
+  if (g_o.max_pending) setenv("FEDLEDGER_BROADCAST_MAX_PENDING", g_o.max_pending, 1);
+  if (g_o.max_parked) setenv("FEDLEDGER_BROADCAST_MAX_PARKED", g_o.max_parked, 1);
+  if (g_o.park_timeout) setenv("FEDLEDGER_BROADCAST_PARK_TIMEOUT", g_o.park_timeout, 1);
   fl_log_configure("warn");
   signal(SIGPIPE, SIG_IGN);
   char bindir[1024];

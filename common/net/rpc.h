@@ -163,6 +163,18 @@ bool fl_rpc_call_writable(const fl_rpc_call_t *call);
  *  call is cancelled first. */
 void fl_rpc_call_on_drain(fl_rpc_call_t *call, fl_rpc_call_cb cb, void *arg);
 
+/** Flow control for a handler that cannot take more requests yet (e.g. a
+ *  unary call parked in a wait queue): pause true makes call hold its
+ *  connection's reading stopped, so the client's further requests wait in
+ *  the socket buffers (TCP pushes back) instead of reaching the handler;
+ *  reading resumes once every call of the connection that holds it has
+ *  released it (pause false), completed or been cancelled. Frames already
+ *  read still reach their handlers. A call holds at most once (repeats are
+ *  no-ops); a completed or cancelled call cannot hold. Returns true when
+ *  this call stopped reading (the first hold) or resumed it (the last
+ *  release; also false when the connection is closing). */
+bool fl_rpc_call_pause_reading(fl_rpc_call_t *call, bool pause);
+
 /** Completes any call: ends a stream (status FL_OK) or fails the call with
  *  status < 0 and errmsg (may be NULL). On a unary call FL_OK means an empty
  *  reply. Releases the handler's reference. Returns FL_OK or FL_ECLOSED. */

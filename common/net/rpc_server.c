@@ -12,7 +12,10 @@
  *      the connection closed still finds valid (closed) memory;
  *   3. sc->srv is cleared when the connection's handles are closed; no call
  *      path touches the server once the connection is closing;
- *   4. the server is freed after every connection and the listener closed.
+ *   4. the server is freed after every connection and the listener closed;
+ *   5. sc->read_holds counts the calls with holds_pause set (reading is
+ *      paused at the owner's request while it is > 0); a call drops its
+ *      hold when it is released, completed or cancelled.
  */
 #include <string.h>
 
@@ -39,6 +42,7 @@ struct fl_rpc_call_s {
   fl_rpc_kind_t kind;
   fl_frame_t *req;
   bool in_table, done, cancelled, waiting_drain;
+  bool holds_pause;             /* counted in sc->read_holds */
   fl_rpc_call_cb cancel_cb, drain_cb;
   void *cancel_arg, *drain_arg;
   fl_rpc_call_t *drain_next;
@@ -51,6 +55,7 @@ struct sconn_s {
   int refs;
   fl__idmap_t calls;
   fl_rpc_call_t *drain_head;
+  uint32_t read_holds;      /* calls holding reading paused (fl_rpc_call_pause_reading) */
 };
 
 struct fl_rpc_server_s {
@@ -89,6 +94,17 @@ static void call_unref(fl_rpc_call_t *call) {
   fl_free(call);
 }
 
+/* Drops call's hold on its connection's reading; the last hold resumes it.
+ * Returns true when reading resumed. */
+static bool pause_drop(fl_rpc_call_t *call) {
+  if (!call->holds_pause) return false;
+  sconn_t *sc = call->sc;
+  call->holds_pause = false;
+  if (--sc->read_holds > 0 || sc->c.closing) return false;
+  fl__conn_pause(&sc->c, false);
+  return true;
+}
+
 static void drain_unlink(fl_rpc_call_t *call) {
   if (!call->waiting_drain) return;
   sconn_t *sc = call->sc;
@@ -109,6 +125,7 @@ static void call_cancel(fl_rpc_call_t *call) {
   if (call->cancelled) return;
   call->cancelled = true;
   call->refs++; /* keep it alive through the callbacks below */
+  (void)pause_drop(call);
   drain_unlink(call);
   if (call->in_table) {
     fl__idmap_del(&call->sc->calls, call->id);
@@ -425,6 +442,7 @@ static fl_status_t finish(fl_rpc_call_t *call, const fl_frame_t *f) {
   fl_status_t rc = FL_OK;
   sconn_t *sc = call->sc;
   call->done = true;
+  (void)pause_drop(call);
   if (fl_rpc_call_cancelled(call)) {
     rc = FL_ECLOSED;
   } else {
@@ -488,4 +506,14 @@ void fl_rpc_call_on_drain(fl_rpc_call_t *call, fl_rpc_call_cb cb, void *arg) {
   sc->drain_head = call;
   sc->c.want_drain = true;
   fl__conn_kick(&sc->c);
+}
+
+bool fl_rpc_call_pause_reading(fl_rpc_call_t *call, bool pause) {
+  if (!pause) return pause_drop(call);
+  sconn_t *sc = call->sc;
+  if (call->holds_pause || call->done || fl_rpc_call_cancelled(call)) return false;
+  call->holds_pause = true;
+  if (sc->read_holds++ > 0) return false;
+  fl__conn_pause(&sc->c, true);
+  return true;
 }

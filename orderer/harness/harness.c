@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <fcntl.h>
 #include <time.h>
@@ -50,6 +51,34 @@ static void kill_all(void) {
 }
 
 uint64_t fl_oh_now_ms(void) { return fl_mono_ns() / 1000000u; }
+
+int fl_oh_http_get(fl_oh_net_t *net, uint32_t i, const char *path, fl_sbuf_t *out) {
+  out->len = 0;
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  if (s < 0) return 0;
+  struct timeval tv = {.tv_sec = 10};
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(net->ops_port[i]),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    close(s);
+    return 0;
+  }
+  char req[256];
+  int k = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
+  if (write(s, req, (size_t)k) != k) {
+    close(s);
+    return 0;
+  }
+  char buf[8192];
+  ssize_t r;
+  while ((r = read(s, buf, sizeof(buf))) > 0) fl_sbuf_append(out, buf, (size_t)r);
+  close(s);
+  int code = 0;
+  if (sscanf(fl_sbuf_cstr(out), "HTTP/1.1 %d", &code) != 1) return 0;
+  return code;
+}
 
 /* Files the harness reads whole (PEM, genesis, chaincode .so). */
 #define FILE_MAX ((size_t)256 << 20)

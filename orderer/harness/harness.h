@@ -117,6 +117,11 @@ fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *p
 /** Monotonic milliseconds. */
 uint64_t fl_oh_now_ms(void);
 
+/** GET path from replica i's operations endpoint (127.0.0.1:ops_port[i],
+ *  10 s socket timeouts): returns the HTTP status (0 when the connection
+ *  failed or the answer is not HTTP) and the whole answer in *out. */
+int fl_oh_http_get(fl_oh_net_t *net, uint32_t i, const char *path, fl_sbuf_t *out);
+
 /** A port nobody uses now, for a node to bind a moment later: below the
  *  kernel's ephemeral range, from a block of ports this process owns
  *  (flock on $TMPDIR/fedledger-ports/<k>.lock; FL_PORT_BASE/FL_PORT_SPAN

@@ -122,6 +122,13 @@ void fl__metrics_setup(fl__node_t *n) {
           "replica links).",
           &method, 1);
   GAUGE(queue, "fedledger_orderer_queue_depth", "Items waiting, by queue.", &queue, 1);
+  GAUGE(parked, "fedledger_orderer_broadcast_parked_calls",
+        "Broadcast calls waiting for room in this replica (flow control: broadcast.max_parked).",
+        NULL, 0);
+  COUNTER(read_pauses, "fedledger_orderer_broadcast_read_pauses_total",
+          "Times a parked Broadcast call stopped reading from its client connection "
+          "(backpressure on the client).",
+          NULL, 0);
   GAUGE(links_up, "fedledger_orderer_replica_links_up",
         "Other replicas this orderer currently receives consensus messages from.", NULL, 0);
   must(fl_metrics_histogram(
@@ -184,6 +191,15 @@ void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_s
                    (double)(n->qlen - n->qhead)};
   for (size_t i = 0; i < Q_N; i++) fl_gauge_set(m->queue, i, q[i]);
   fl_gauge_set(m->links_up, 0, (double)up);
+  fl_gauge_set(m->parked, 0, (double)n->park_n);
+}
+
+void fl__metrics_parked(fl__node_t *n) {
+  if (n->mx.reg) fl_gauge_set(n->mx.parked, 0, (double)n->park_n);
+}
+
+void fl__metrics_read_pause(fl__node_t *n) {
+  if (n->mx.reg) fl_counter_add(n->mx.read_pauses, 0, 1);
 }
 
 void fl__metrics_block(fl__node_t *n, uint64_t number, uint64_t ts) {

@@ -499,13 +499,13 @@ static void log_metrics(fl__node_t *n, uint64_t now) {
   if (exec > 0 || n->m_writes > 0)
     FL_INFO(LOG, "metrics replica=%u s=%.1f requests_executed=%llu blocks=%llu writes=%llu "
             "write_ms_avg=%.1f write_ms_max=%llu write_mb=%.1f pending=%llu cs_queue=%zu "
-            "bc_queue=%zu view=%llu",
+            "bc_queue=%zu parked=%zu view=%llu",
             n->self, (double)(now - n->m_at) / 1000.0, (unsigned long long)exec,
             (unsigned long long)(st.blocks_delivered - n->m_blocks),
             (unsigned long long)n->m_writes,
             n->m_writes ? (double)n->m_write_ms / (double)n->m_writes : 0.0,
             (unsigned long long)n->m_write_max, (double)n->m_write_bytes / 1e6,
-            (unsigned long long)n->info.pending_requests, n->cs_n + n->cs_nb, n->bc_n,
+            (unsigned long long)n->info.pending_requests, n->cs_n + n->cs_nb, n->bc_n, n->park_n,
             (unsigned long long)n->info.view);
   n->m_at = now;
   n->m_exec = st.requests_executed;
@@ -626,6 +626,13 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "broadcast.max_pending", 1, 10000000, &dflt,
                                  &u, &err)) < 0) goto fail;
   n->max_pending = (uint32_t)u;
+  dflt = 16384;
+  if ((rc = fl_config_get_uint64(n->cfg, NULL, "broadcast.max_parked", 0, 10000000, &dflt,
+                                 &u, &err)) < 0) goto fail;
+  n->max_parked = (uint32_t)u;
+  dflt = 5000;
+  if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "broadcast.park_timeout", &dflt,
+                                      &n->park_timeout_ms, &err)) < 0) goto fail;
   dflt = 8192;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "storage.committed_retention", 1, UINT32_MAX,
                                  &dflt, &u, &err)) < 0) goto fail;

@@ -35,6 +35,7 @@
 #include "common/ops/metrics.h"
 #include "common/ops/ops.h"
 #include "common/protoutil/genesis.h"
+#include "common/protoutil/protoutil.h"
 #include "orderer/pbft/pbft.h"
 
 #define FL__ORD_LOG "orderer"
@@ -73,6 +74,8 @@ typedef struct fl__node_metrics_s {
   fl_gauge_t *height, *view, *view_change, *checkpoint, *last_exec, *queue, *links_up;
   fl_counter_t *view_changes, *new_views, *state_transfers, *requests, *blocks;
   fl_counter_t *dropped, *broadcast, *rpc_errors;
+  fl_gauge_t *parked;           /* Broadcast calls in the wait queue */
+  fl_counter_t *read_pauses;    /* connections whose reading a parked call stopped */
   fl_histogram_t *cut, *write;
   fl_pbft_stats_t last;
   uint64_t vc_since;            /* monotonic ms a view change started; 0: none */
@@ -112,6 +115,22 @@ typedef struct fl__link_s {
   size_t oq_head, oq_len, oq_cap, oq_bytes;
 } fl__link_t;
 
+/* A Broadcast call waiting for room in the replica (rpc.c, flow control):
+ * it holds its connection's reading paused and its cancel callback points
+ * here, so a connection that closes unlinks and frees it. */
+typedef struct fl__bcpark_s fl__bcpark_t;
+typedef struct fl__bcq_s {
+  fl__bcpark_t *head, *tail;    /* oldest first */
+} fl__bcq_t;
+struct fl__bcpark_s {
+  fl__node_t *n;
+  fl__bcq_t *q;                 /* the queue it is in */
+  fl_rpc_call_t *call;
+  uint64_t since;               /* monotonic ms it was parked */
+  char txid[FL_TXID_HEX_LEN];   /* ready queue: the verified envelope's tx id */
+  fl__bcpark_t *prev, *nxt;
+};
+
 typedef struct fl__dstream_s {
   fl__node_t *n;
   fl_rpc_call_t *call;
@@ -132,6 +151,8 @@ struct fl__node_s {
   const char *tls_cert, *tls_key;
   char *tls_roots;
   uint32_t bc_batch, bc_workers, max_pending;
+  uint32_t max_parked;          /* broadcast.max_parked (0: refuse at once) */
+  uint64_t park_timeout_ms;     /* broadcast.park_timeout */
   uint64_t request_timeout_ms, unreachable_timeout_ms, resend_ms;
   uint32_t max_inflight;
   uint32_t dedup_window; /* pbft.dedup_window: seqs whose tx ids stay refused */
@@ -183,6 +204,15 @@ struct fl__node_s {
   fl_rpc_call_t **bc_pend;
   size_t bc_n, bc_cap;
   uint32_t bc_jobs;
+  size_t bc_injob;              /* calls in verification jobs */
+  /* Broadcast flow control: `park` holds calls that found the replica
+   * full (pending_requests + bc_n + bc_injob >= max_pending); they go to
+   * bc_pend as room appears. `ready` holds verified calls the machine
+   * refused as full (FL_AGAIN from fl_pbft_submit); they are submitted
+   * again first. Either is refused AGAIN after park_timeout_ms. park_n
+   * counts both; new calls park only while park_n < max_parked. */
+  fl__bcq_t park, ready;
+  size_t park_n;
   uv_check_t check;
   /* consensus messages waiting for / in signature verification (rpc.c):
    * received bytes (owned copies) are decoded and verified on worker
@@ -252,6 +282,10 @@ void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_s
 void fl__metrics_block(fl__node_t *n, uint64_t number, uint64_t ts);
 /** A broadcast was answered with result r. */
 void fl__metrics_broadcast(fl__node_t *n, fl__bc_result_t r);
+/** The number of parked Broadcast calls changed (sets the gauge). */
+void fl__metrics_parked(fl__node_t *n);
+/** A parked Broadcast call stopped reading from its connection. */
+void fl__metrics_read_pause(fl__node_t *n);
 /** An RPC of method m ended with an error. */
 void fl__metrics_rpc_error(fl__node_t *n, fl__rpc_method_t m);
 /** Frees the registry (after the endpoint closed). NULL-safe. */

@@ -38,8 +38,12 @@
  *   broadcast.verify           check envelope signatures, default true
  *   broadcast.batch            envelopes per verification job, default 256
  *   broadcast.workers          verification jobs in flight, default 2
- *   broadcast.max_pending      requests held before Broadcast answers AGAIN,
- *                              default 8000
+ *   broadcast.max_pending      requests held (PBFT + verification) before
+ *                              new Broadcasts park, default 8000
+ *   broadcast.max_parked       Broadcasts that may wait (their connections'
+ *                              reading paused); beyond, AGAIN; 0 = refuse at
+ *                              once, default 16384
+ *   broadcast.park_timeout     longest wait of a parked Broadcast, default 5s
  *   pbft.request_timeout       backups' request timer, default 1s
  *   pbft.unreachable_timeout   the same while the primary's link is down,
  *                              default 200ms

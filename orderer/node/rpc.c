@@ -7,6 +7,17 @@
  *    envelope and verifies its creator (signature, membership, revocation)
  *    through the MSP; back on the loop the good ones go to fl_pbft_submit
  *    and every call is answered with a BroadcastResponse.
+ *    Flow control: a call that finds the replica full (pending_requests +
+ *    calls queued or in verification >= broadcast.max_pending) is parked,
+ *    oldest first, and holds its connection's reading paused, so a client
+ *    that keeps sending is held back by TCP instead of being refused (a
+ *    refused closed-loop client would send again at once and the loop
+ *    would do nothing but refuse). Parked calls move on to verification as
+ *    room appears (after blocks execute); a verified call that the machine
+ *    still finds full (on the primary, other replicas' forwards take room
+ *    too) waits again, ahead of the rest, without a second verification.
+ *    AGAIN is answered only when the wait queue holds broadcast.max_parked
+ *    calls or a call waited broadcast.park_timeout (docs/ordering.md, section 17).
  *  - Orderer/Deliver: the SignedSeekInfo is verified on a worker, then
  *    stored blocks stream from the start position; the stream waits for new
  *    blocks (live tail) and pauses on backpressure (on_drain).
@@ -117,11 +128,30 @@ static void bc_reply(fl_rpc_call_t *call, fl_status_t st, const char *why) {
 }
 
 static void bc_flush(fl__node_t *n);
+static void bc_unpark(fl__node_t *n);
+static void bc_park(fl__node_t *n, fl__bcq_t *q, fl_rpc_call_t *call, const char *txid);
+
+/* Answers a call whose envelope went to the machine with status st. */
+static void bc_answer_submit(fl__node_t *n, fl_rpc_call_t *call, fl_status_t st) {
+  const char *why = "ok";
+  fl__bc_result_t res = FL__BC_ACCEPTED;
+  if (st == FL_EEXIST) why = "broadcast: duplicate tx id", res = FL__BC_DUPLICATE;
+  else if (st == FL_AGAIN) why = "broadcast: orderer busy, retry", res = FL__BC_BUSY;
+  else if (st < 0) why = "broadcast: refused by consensus", res = FL__BC_REFUSED;
+  fl__metrics_broadcast(n, res);
+  bc_reply(call, st, why);
+}
+
+static fl_status_t bc_submit(fl__node_t *n, fl_rpc_call_t *call, const char *txid,
+                             uint64_t now) {
+  return fl_pbft_submit(n->pbft, fl_rpc_call_request(call), FL_BUF(txid, FL_TXID_HEX_LEN), now);
+}
 
 static void bc_done(void *arg, fl_status_t status) {
   bcjob_t *j = arg;
   fl__node_t *n = j->n;
   n->bc_jobs--;
+  n->bc_injob -= j->cnt;
   uint64_t now = fl__node_now();
   for (size_t i = 0; i < j->cnt; i++) {
     fl_status_t st = status < 0 ? FL_EUNAVAIL : j->st[i];
@@ -133,11 +163,17 @@ static void bc_done(void *arg, fl_status_t status) {
       res = FL__BC_UNAVAILABLE;
     }
     if (st == FL_OK) {
-      st = fl_pbft_submit(n->pbft, fl_rpc_call_request(j->calls[i]),
-                          FL_BUF(j->txid[i], FL_TXID_HEX_LEN), now);
-      if (st == FL_EEXIST) why = "broadcast: duplicate tx id", res = FL__BC_DUPLICATE;
-      else if (st == FL_AGAIN) why = "broadcast: orderer busy, retry", res = FL__BC_BUSY;
-      else if (st < 0) why = "broadcast: refused by consensus", res = FL__BC_REFUSED;
+      st = bc_submit(n, j->calls[i], j->txid[i], now);
+      /* The machine filled up while the envelope was verified (on the
+       * primary, other replicas' forwards take room without asking): the
+       * verified call waits for room, ahead of the calls not verified. */
+      if (st == FL_AGAIN && n->max_parked > 0) {
+        FL_DEBUG(LOG, "verified broadcast waits for room parked=%zu", n->park_n);
+        bc_park(n, &n->ready, j->calls[i], j->txid[i]);
+      } else {
+        bc_answer_submit(n, j->calls[i], st);
+      }
+      continue;
     }
     fl__metrics_broadcast(n, res);
     bc_reply(j->calls[i], st, why);
@@ -150,6 +186,7 @@ static void bc_done(void *arg, fl_status_t status) {
   fl_free(j);
   if (!n->stopping) {
     fl__node_after_pbft(n);
+    bc_unpark(n);
     bc_flush(n);
   }
 }
@@ -168,6 +205,7 @@ static void bc_flush(fl__node_t *n) {
     memmove(n->bc_pend, n->bc_pend + k, (n->bc_n - k) * sizeof(*n->bc_pend));
     n->bc_n -= k;
     n->bc_jobs++;
+    n->bc_injob += k;
     if (fl_worker_submit(&n->loop, bc_work, bc_done, j) != FL_OK) {
       bc_work(j);
       bc_done(j, FL_OK);
@@ -175,11 +213,127 @@ static void bc_flush(fl__node_t *n) {
   }
 }
 
+/* Requests the replica holds or is about to submit: what max_pending
+ * bounds. n->info is refreshed after every call into the machine. */
+static bool bc_room(const fl__node_t *n) {
+  return n->info.pending_requests + n->bc_n + n->bc_injob < n->max_pending;
+}
+
+static void bc_enqueue(fl__node_t *n, fl_rpc_call_t *call) {
+  if (n->bc_n == n->bc_cap) {
+    n->bc_cap = n->bc_cap ? n->bc_cap * 2 : 1024;
+    n->bc_pend = fl_reallocarray(n->bc_pend, n->bc_cap, sizeof(*n->bc_pend));
+  }
+  n->bc_pend[n->bc_n++] = call;
+}
+
+static void park_unlink(fl__node_t *n, fl__bcpark_t *p) {
+  fl__bcq_t *q = p->q;
+  if (p->prev) p->prev->nxt = p->nxt;
+  else q->head = p->nxt;
+  if (p->nxt) p->nxt->prev = p->prev;
+  else q->tail = p->prev;
+  n->park_n--;
+  fl_free(p);
+}
+
+/* Takes the oldest call out of q: no cancel callback points to freed
+ * memory afterwards. The call keeps its read hold (the caller releases it
+ * by answering or explicitly). */
+static fl_rpc_call_t *park_pop(fl__node_t *n, fl__bcq_t *q) {
+  fl__bcpark_t *p = q->head;
+  fl_rpc_call_t *call = p->call;
+  fl_rpc_call_on_cancel(call, NULL, NULL);
+  park_unlink(n, p);
+  return call;
+}
+
+/* The client went away (or the server is closing) while the call waited. */
+static void park_cancel(fl_rpc_call_t *call, void *arg) {
+  fl__bcpark_t *p = arg;
+  fl__node_t *n = p->n;
+  FL_DEBUG(LOG, "parked broadcast cancelled waited_ms=%llu parked=%zu",
+           (unsigned long long)(fl__node_now() - p->since), n->park_n - 1);
+  park_unlink(n, p);
+  fl_rpc_call_end(call, FL_ECANCELED, NULL);
+  fl__metrics_parked(n);
+}
+
+/* Appends call to q (n->park, or n->ready with the tx id of a verified
+ * call). */
+static void bc_park(fl__node_t *n, fl__bcq_t *q, fl_rpc_call_t *call, const char *txid) {
+  fl__bcpark_t *p = fl_calloc(1, sizeof(*p));
+  p->n = n;
+  p->q = q;
+  p->call = call;
+  p->since = fl__node_now();
+  if (txid) memcpy(p->txid, txid, FL_TXID_HEX_LEN);
+  p->prev = q->tail;
+  if (q->tail) q->tail->nxt = p;
+  else q->head = p;
+  q->tail = p;
+  n->park_n++;
+  fl_rpc_call_on_cancel(call, park_cancel, p);
+  /* Frames this connection already delivered still arrive (and park);
+   * nothing more is read from it until its parked calls are gone. */
+  if (fl_rpc_call_pause_reading(call, true)) fl__metrics_read_pause(n);
+  fl__metrics_parked(n);
+}
+
+/* Verified calls first, as long as the machine takes them; then parked
+ * calls, oldest first, to verification while there is room. A connection
+ * whose last parked call leaves resumes reading. */
+static void bc_unpark(fl__node_t *n) {
+  if (n->park_n == 0) return;
+  bool submitted = false;
+  uint64_t now = fl__node_now();
+  while (n->ready.head) {
+    fl__bcpark_t *p = n->ready.head;
+    fl_status_t st = bc_submit(n, p->call, p->txid, now);
+    if (st == FL_AGAIN) break;
+    bc_answer_submit(n, park_pop(n, &n->ready), st);
+    submitted = true;
+  }
+  while (n->ready.head == NULL && n->park.head && bc_room(n)) {
+    fl_rpc_call_t *call = park_pop(n, &n->park);
+    (void)fl_rpc_call_pause_reading(call, false);
+    bc_enqueue(n, call);
+  }
+  fl__metrics_parked(n);
+  if (submitted) fl__node_after_pbft(n);
+}
+
+/* Refuses the calls of q that waited park_timeout_ms (oldest first, so
+ * only the head needs looking at). */
+static bool bc_expire_q(fl__node_t *n, fl__bcq_t *q, uint64_t now) {
+  bool any = false;
+  while (q->head && now - q->head->since >= n->park_timeout_ms) {
+    fl_rpc_call_t *call = park_pop(n, q);
+    fl__metrics_broadcast(n, FL__BC_BUSY);
+    bc_reply(call, FL_AGAIN, "broadcast: orderer busy (waited broadcast.park_timeout), retry");
+    any = true;
+  }
+  return any;
+}
+
+/* Runs on every loop iteration; the PBFT timer wakes the loop at least
+ * every pbft.resend. */
+static void bc_expire(fl__node_t *n) {
+  if (n->park_n == 0) return;
+  uint64_t now = fl__node_now();
+  bool a = bc_expire_q(n, &n->ready, now);
+  bool b = bc_expire_q(n, &n->park, now);
+  if (a || b) fl__metrics_parked(n);
+}
+
 static void cs_flush(fl__node_t *n);
 
 static void on_check(uv_check_t *h) {
-  bc_flush(h->data);
-  cs_flush(h->data);
+  fl__node_t *n = h->data;
+  bc_unpark(n); /* room first: a call that can go now is not refused */
+  bc_expire(n);
+  bc_flush(n);
+  cs_flush(n);
 }
 
 static void h_broadcast(fl_rpc_call_t *call, void *arg) {
@@ -189,18 +343,20 @@ static void h_broadcast(fl_rpc_call_t *call, void *arg) {
     bc_reply(call, FL_EUNAVAIL, "orderer: shutting down");
     return;
   }
-  /* Admission control before any work: a full replica says so at once
-   * instead of spending a signature check on what it would refuse. */
-  if (n->info.pending_requests + n->bc_n >= n->max_pending) {
+  /* Admission control before any work: a full replica parks the call (no
+   * signature check is spent on what may wait a while) behind those
+   * already waiting, and says AGAIN at once only when the wait queue is
+   * full too. */
+  if (n->park_n > 0 || !bc_room(n)) {
+    if (n->park_n < n->max_parked) {
+      bc_park(n, &n->park, call, NULL);
+      return;
+    }
     fl__metrics_broadcast(n, FL__BC_BUSY);
     bc_reply(call, FL_AGAIN, "broadcast: orderer busy, retry");
     return;
   }
-  if (n->bc_n == n->bc_cap) {
-    n->bc_cap = n->bc_cap ? n->bc_cap * 2 : 1024;
-    n->bc_pend = fl_reallocarray(n->bc_pend, n->bc_cap, sizeof(*n->bc_pend));
-  }
-  n->bc_pend[n->bc_n++] = call;
+  bc_enqueue(n, call);
   if (n->bc_n >= n->bc_batch) bc_flush(n);
 }
 
@@ -872,6 +1028,9 @@ fl_status_t fl__rpc_start(fl__node_t *n) {
 }
 
 void fl__rpc_close(fl__node_t *n) {
+  while (n->ready.head) bc_reply(park_pop(n, &n->ready), FL_EUNAVAIL, "orderer: shutting down");
+  while (n->park.head) bc_reply(park_pop(n, &n->park), FL_EUNAVAIL, "orderer: shutting down");
+  fl__metrics_parked(n);
   for (size_t i = 0; i < n->bc_n; i++) bc_reply(n->bc_pend[i], FL_EUNAVAIL, "orderer: shutting down");
   n->bc_n = 0;
   for (size_t i = 0; i < n->cs_n; i++) fl_sbuf_free(&n->cs_pend[i]);

@@ -66,35 +66,8 @@ static void sleep_ms(unsigned ms) {
   nanosleep(&ts, NULL);
 }
 
-/* GET path from replica i's operations port: the HTTP status (0 when the
- * connection failed) and the whole answer in *out. */
 static int http_get(uint32_t i, const char *path, fl_sbuf_t *out) {
-  out->len = 0;
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  if (s < 0) return 0;
-  struct timeval tv = {.tv_sec = 10};
-  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g_net->ops_port[i]),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  if (connect(s, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    close(s);
-    return 0;
-  }
-  char req[256];
-  int k = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", path);
-  if (write(s, req, (size_t)k) != k) {
-    close(s);
-    return 0;
-  }
-  char buf[8192];
-  ssize_t r;
-  while ((r = read(s, buf, sizeof(buf))) > 0) fl_sbuf_append(out, buf, (size_t)r);
-  close(s);
-  const char *t = fl_sbuf_cstr(out);
-  int code = 0;
-  if (sscanf(t, "HTTP/1.1 %d", &code) != 1) return 0;
-  return code;
+  return fl_oh_http_get(g_net, i, path, out);
 }
 
 static const char *http_body(fl_sbuf_t *resp) {

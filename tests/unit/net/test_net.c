@@ -488,13 +488,27 @@ typedef struct server_h_s {
   int stream_cancels;
   char last_cn[128];
   size_t last_der_len;
+  fl_rpc_call_t *paused;  /* Test/Hold: the call holding its reading paused */
+  int hold_first;         /* what fl_rpc_call_pause_reading answered */
+  int echoes;             /* Test/Echo calls served */
 } server_h;
 
 /* -- handlers -- */
 
 static void h_echo(fl_rpc_call_t *call, void *arg) {
-  (void)arg;
+  server_h *h = arg;
+  h->echoes++;
   assert_int_equal(fl_rpc_call_reply(call, FL_OK, fl_rpc_call_request(call)), FL_OK);
+}
+
+/* Holds the call unanswered with its connection's reading paused (the
+ * orderer's Broadcast flow control); released by hold_release. */
+static void h_hold(fl_rpc_call_t *call, void *arg) {
+  server_h *h = arg;
+  assert_null(h->paused);
+  h->paused = call;
+  h->hold_first = fl_rpc_call_pause_reading(call, true);
+  assert_false(fl_rpc_call_pause_reading(call, true)); /* a second hold is a no-op */
 }
 
 typedef struct rev_work_s {
@@ -646,6 +660,7 @@ static void *server_main(void *arg) {
   fl_rpc_server_handle(h->srv, "Test/Peer", FL_RPC_UNARY, h_peer, h);
   fl_rpc_server_handle(h->srv, "Test/Fail", FL_RPC_UNARY, h_fail, h);
   fl_rpc_server_handle(h->srv, "Test/Stream", FL_RPC_SERVER_STREAM, h_stream, h);
+  fl_rpc_server_handle(h->srv, "Test/Hold", FL_RPC_UNARY, h_hold, h);
   assert_int_equal(fl_rpc_server_start(h->srv), FL_OK);
   pthread_mutex_lock(&h->mu);
   h->port = fl_rpc_server_port(h->srv);
@@ -1377,6 +1392,92 @@ static void close_end(void *arg, fl_status_t st, const char *err) {
   if (st != FL_ECANCELED && st != FL_ECLOSED) c->unary_bad++;
 }
 
+/* ---- fl_rpc_call_pause_reading: a held call stops its connection ---- */
+
+static void get_hold(server_h *h, void *arg) {
+  int *v = arg;
+  v[0] = h->paused != NULL;
+  v[1] = h->hold_first;
+  v[2] = h->echoes;
+}
+
+static void hold_release(server_h *h, void *arg) {
+  (void)arg;
+  fl_rpc_call_t *call = h->paused;
+  h->paused = NULL;
+  assert_true(fl_rpc_call_pause_reading(call, false)); /* the last hold: reading resumes */
+  assert_int_equal(fl_rpc_call_reply(call, FL_OK, FL_BUF("held", 4)), FL_OK);
+}
+
+typedef struct pr_s {
+  int done;
+  fl_status_t st[2];
+} pr_t;
+
+static void pr_cb0(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply) {
+  (void)errmsg;
+  (void)reply;
+  pr_t *p = arg;
+  p->st[0] = st;
+  p->done |= 1;
+}
+static void pr_cb1(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply) {
+  (void)errmsg;
+  (void)reply;
+  pr_t *p = arg;
+  p->st[1] = st;
+  p->done |= 2;
+}
+
+static void test_rpc_pause_reading(void **state) {
+  (void)state;
+  server_h *h = server_start(false, 64 * 1024, 0);
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  conn_wait_t w = {0};
+  fl_tls_config_t tls = client_tls(1);
+  fl_rpc_client_opts_t o = {.host = "127.0.0.1", .port = h->port, .tls = &tls,
+                            .on_connect = on_conn, .arg = &w};
+  fl_rpc_client_t *cl = NULL;
+  assert_int_equal(fl_rpc_client_new(&loop, &o, &cl, NULL), FL_OK);
+  run_until(&loop, &w.done);
+  assert_int_equal(w.st, FL_OK);
+  pr_t p = {0};
+  int v[3] = {0};
+  /* 1. A is held and pauses the connection's reading. */
+  assert_int_equal(fl_rpc_client_unary(cl, "Test/Hold", FL_BUF("a", 1), 0, pr_cb0, &p, NULL),
+                   FL_OK);
+  for (int i = 0; i < 500 && !v[0]; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    run_on_server(h, get_hold, v);
+    sleep_us(2000);
+  }
+  assert_int_equal(v[0], 1);
+  assert_int_equal(v[1], 1); /* the first hold stopped reading */
+  /* 2. B, sent after A was read, is not read while A holds: 300 ms. */
+  assert_int_equal(fl_rpc_client_unary(cl, "Test/Echo", FL_BUF("b", 1), 0, pr_cb1, &p, NULL),
+                   FL_OK);
+  for (int i = 0; i < 150; i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    sleep_us(2000);
+  }
+  run_on_server(h, get_hold, v);
+  assert_int_equal(v[2], 0);
+  assert_int_equal(p.done, 0);
+  /* 3. A released and answered: reading resumes, B is served. */
+  run_on_server(h, hold_release, NULL);
+  while (p.done != 3) uv_run(&loop, UV_RUN_ONCE);
+  assert_int_equal(p.st[0], FL_OK);
+  assert_int_equal(p.st[1], FL_OK);
+  run_on_server(h, get_hold, v);
+  assert_int_equal(v[2], 1);
+  client_close_wait(&loop, cl);
+  server_stop(h);
+  fl_free(h);
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  uv_loop_close(&loop);
+}
+
 static void test_rpc_server_close_inflight(void **state) {
   (void)state;
   server_h *h = server_start(false, 64 * 1024, 0);
@@ -1504,6 +1605,7 @@ int main(void) {
       cmocka_unit_test(test_rpc_hostile_clients),
       cmocka_unit_test(test_rpc_backpressure),
       cmocka_unit_test(test_rpc_server_close_inflight),
+      cmocka_unit_test(test_rpc_pause_reading),
       cmocka_unit_test(test_rpc_client_failures),
       cmocka_unit_test(test_rpc_throughput),
   };
