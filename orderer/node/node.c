@@ -556,6 +556,18 @@ static void on_signal(uv_signal_t *s, int signum) {
 
 /* ---------------------------------------------------------------- setup */
 
+/* Every key orderer.yaml may hold (orderer.h); any other is refused, so a
+ * misspelt setting does not silently take its default. */
+static const char *const known_keys[] = {
+    "general.id", "general.data_dir", "general.genesis", "general.listen_host",
+    "general.listen_port", "general.log", "msp.dir", "tls.enabled", "tls.cert", "tls.key",
+    "storage.sync", "storage.committed_retention", "broadcast.verify", "broadcast.batch",
+    "broadcast.workers", "broadcast.max_pending", "broadcast.max_parked",
+    "broadcast.park_timeout", "broadcast.check_transaction", "pbft.request_timeout",
+    "pbft.unreachable_timeout", "pbft.resend", "pbft.max_inflight", "pbft.dedup_window",
+    "pbft.busy_inflight", "pbft.busy_batch_timeout", "operations.host", "operations.port",
+    "operations.stuck_view_change", "rpc.max_message_bytes", NULL};
+
 static fl_status_t load_config(fl__node_t *n, const char *path) {
   char *err = NULL;
   fl_status_t rc = fl_config_load(path, NULL, &n->cfg, &err);
@@ -649,6 +661,7 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   dflt = 0;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "rpc.max_message_bytes", 0, 1u << 30, &dflt, &u, &err)) < 0) goto fail;
   n->max_msg = (size_t)u;
+  if ((rc = fl_config_check_keys(n->cfg, known_keys, &err)) < 0) goto fail;
   return FL_OK;
 fail:
   FL_ERROR(LOG, "bad configuration file=%s rc=%s err=%s", path, fl_status_name(rc),

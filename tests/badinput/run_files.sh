@@ -415,6 +415,8 @@ node_case orderer duration-not-duration "pbft.request_timeout: expected a durati
 node_case orderer max-message-huge "rpc.max_message_bytes: expected an integer between 0 and 1073741824" '$a\rpc:\n  max_message_bytes: 99999999999'
 node_case orderer port-out-of-range "general.listen_port: expected an integer between 0 and 65535, got '70000'" 's/  id: 0/  id: 0\n  listen_port: 70000/'
 node_case orderer env-override-bad "env FEDLEDGER_GENERAL_ID: expected an integer" 's/^$//' FEDLEDGER_GENERAL_ID=zz
+node_case orderer misspelt-key "node.yaml:[0-9]*: unknown key 'pbft.request_timout'" '$a\pbft:\n  request_timout: 2s'
+node_case orderer unknown-section "node.yaml:[0-9]*: unknown key 'tsl'" '$a\tsl:\n  enabled: false'
 
 node_runs peer control-valid "peer ready" 's/^$//'
 check peer.missing-file 1 "cannot open: No such file or directory" -- "$B/fedledger-peer" --config "$W/none.yaml"
