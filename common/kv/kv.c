@@ -56,6 +56,7 @@ struct fl_kv_s {
   rocksdb_writeoptions_t *wo_sync;
   rocksdb_writeoptions_t *wo_async;
   rocksdb_readoptions_t *ro_latest;
+  rocksdb_readoptions_t *ro_nofill;  /* fl_kv_probe: fill_cache off */
   rocksdb_flushoptions_t *fo;
   atomic_long live;               /* invariant 2 */
   atomic_uint_fast64_t writes;    /* invariant 3 */
@@ -170,6 +171,8 @@ static rocksdb_options_t *base_options(const fl_kv_opts_t *o) {
   size_t wbuf = o->write_buffer_bytes ? o->write_buffer_bytes
                                       : DEFAULT_WBUF_BYTES;
   rocksdb_options_set_write_buffer_size(opt, wbuf);
+  if (o->memtable_budget_bytes > 0)
+    rocksdb_options_set_db_write_buffer_size(opt, o->memtable_budget_bytes);
   /* With several CFs a rarely written one would pin old WAL files; force
    * its flush once the WAL grows past this. */
   rocksdb_options_set_max_total_wal_size(opt, (uint64_t)wbuf * 8);
@@ -320,6 +323,8 @@ fl_status_t fl_kv_open(const char *path, const fl_kv_opts_t *opts,
   kv->wo_async = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(kv->wo_async, 0);
   kv->ro_latest = rocksdb_readoptions_create();
+  kv->ro_nofill = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_fill_cache(kv->ro_nofill, 0);
   kv->fo = rocksdb_flushoptions_create();
   rocksdb_flushoptions_set_wait(kv->fo, 1);
   FL_DEBUG(MOD, "opened path=%s cfs=%zu", path, n);
@@ -358,6 +363,7 @@ void fl_kv_close(fl_kv_t *kv) {
   if (kv->wo_sync != NULL) rocksdb_writeoptions_destroy(kv->wo_sync);
   if (kv->wo_async != NULL) rocksdb_writeoptions_destroy(kv->wo_async);
   if (kv->ro_latest != NULL) rocksdb_readoptions_destroy(kv->ro_latest);
+  if (kv->ro_nofill != NULL) rocksdb_readoptions_destroy(kv->ro_nofill);
   if (kv->fo != NULL) rocksdb_flushoptions_destroy(kv->fo);
   pthread_mutex_destroy(&kv->fault_mu);
   fl_free(kv->path);
@@ -394,18 +400,20 @@ static bool cf_ok(const fl_kv_t *kv, const fl_kv_cf_t *cf) {
 
 /* ---- reads ----------------------------------------------------------- */
 
-static fl_status_t get_pinned(fl_kv_t *kv, fl_kv_cf_t *cf,
-                              const fl_kv_snapshot_t *snap, fl_buf_t key,
-                              rocksdb_pinnableslice_t **ps) {
+static fl_status_t get_pinned_ro(fl_kv_t *kv, fl_kv_cf_t *cf,
+                                 const fl_kv_snapshot_t *snap, fl_buf_t key,
+                                 bool fill_cache,
+                                 rocksdb_pinnableslice_t **ps) {
   *ps = NULL;
   if (kv == NULL || !view_ok(key) || !cf_ok(kv, cf))
     return set_error(FL_EINVAL, "kv get: bad argument");
   if (snap != NULL && snap->kv != kv)
     return set_error(FL_EINVAL, "kv get: snapshot of another handle");
-  rocksdb_readoptions_t *ro = kv->ro_latest;
+  rocksdb_readoptions_t *ro = fill_cache ? kv->ro_latest : kv->ro_nofill;
   if (snap != NULL) {
     ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_snapshot(ro, snap->s);
+    rocksdb_readoptions_set_fill_cache(ro, fill_cache);
   }
   char *err = NULL;
   *ps = rocksdb_get_pinned_cf(kv->db, ro, cfh(kv, cf), cptr(key), key.len,
@@ -417,6 +425,29 @@ static fl_status_t get_pinned(fl_kv_t *kv, fl_kv_cf_t *cf,
     return set_rocks_error(err, "kv get");
   }
   return *ps != NULL ? FL_OK : FL_NOTFOUND;
+}
+
+static fl_status_t get_pinned(fl_kv_t *kv, fl_kv_cf_t *cf,
+                              const fl_kv_snapshot_t *snap, fl_buf_t key,
+                              rocksdb_pinnableslice_t **ps) {
+  return get_pinned_ro(kv, cf, snap, key, true, ps);
+}
+
+fl_status_t fl_kv_probe(fl_kv_t *kv, fl_kv_cf_t *cf,
+                        const fl_kv_snapshot_t *snap, fl_buf_t key,
+                        fl_sbuf_t *val) {
+  if (val != NULL) val->len = 0;
+  rocksdb_pinnableslice_t *ps = NULL;
+  fl_status_t rc = get_pinned_ro(kv, cf, snap, key, false, &ps);
+  if (rc < 0) return rc;
+  if (val != NULL) {
+    size_t n = 0;
+    const char *v = rocksdb_pinnableslice_value(ps, &n);
+    fl_sbuf_append(val, v, n);
+    if (val->data == NULL) fl_sbuf_reserve(val, 1);  /* as fl_kv_get */
+  }
+  rocksdb_pinnableslice_destroy(ps);
+  return FL_OK;
 }
 
 fl_status_t fl_kv_get(fl_kv_t *kv, fl_kv_cf_t *cf, const fl_kv_snapshot_t *snap,
@@ -815,5 +846,53 @@ fl_status_t fl_kv_flush(fl_kv_t *kv) {
     rocksdb_flush_cf(kv->db, kv->fo, kv->cfs[i]->h, &err);
     if (err != NULL) return set_rocks_error(err, "kv flush");
   }
+  return FL_OK;
+}
+
+/* ---- memory ------------------------------------------------------------ */
+
+static fl_status_t cf_prop(fl_kv_t *kv, fl_kv_cf_t *cf, const char *name,
+                           uint64_t *v) {
+  *v = 0;
+  if (rocksdb_property_int_cf(kv->db, cf->h, name, v) != 0)
+    return set_error(FL_ESTORE, "kv mem: no property %s on cf %s", name,
+                     cf->name);
+  return FL_OK;
+}
+
+fl_status_t fl_kv_cf_memtables(fl_kv_t *kv, fl_kv_cf_t *cf, uint64_t *bytes) {
+  if (bytes != NULL) *bytes = 0;
+  if (kv == NULL || bytes == NULL || !cf_ok(kv, cf))
+    return set_error(FL_EINVAL, "kv mem: bad argument");
+  return cf_prop(kv, cf != NULL ? cf : kv->cfs[0], "rocksdb.size-all-mem-tables",
+                 bytes);
+}
+
+fl_status_t fl_kv_mem(fl_kv_t *kv, fl_kv_mem_t *out) {
+  if (out != NULL) *out = (fl_kv_mem_t){0};
+  if (kv == NULL || out == NULL)
+    return set_error(FL_EINVAL, "kv mem: NULL argument");
+  for (size_t i = 0; i < kv->ncfs; i++) {
+    uint64_t mt, tr;
+    fl_status_t rc = cf_prop(kv, kv->cfs[i], "rocksdb.size-all-mem-tables", &mt);
+    if (rc == FL_OK)
+      rc = cf_prop(kv, kv->cfs[i], "rocksdb.estimate-table-readers-mem", &tr);
+    if (rc < 0) return rc;
+    out->memtables += mt;
+    out->table_readers += tr;
+  }
+  out->block_cache = rocksdb_cache_get_usage(kv->cache);
+  out->block_cache_pinned = rocksdb_cache_get_pinned_usage(kv->cache);
+  out->block_cache_capacity = rocksdb_cache_get_capacity(kv->cache);
+  return FL_OK;
+}
+
+fl_status_t fl_kv_property(fl_kv_t *kv, fl_kv_cf_t *cf, const char *name, fl_sbuf_t *out) {
+  if (kv == NULL || name == NULL || out == NULL || !cf_ok(kv, cf))
+    return set_error(FL_EINVAL, "kv property: bad argument");
+  char *v = rocksdb_property_value_cf(kv->db, cfh(kv, cf), name);
+  if (v == NULL) return set_error(FL_NOTFOUND, "kv property: unknown %s", name);
+  fl_sbuf_append_str(out, v);
+  rocksdb_free(v);
   return FL_OK;
 }

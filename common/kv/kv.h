@@ -98,6 +98,10 @@ typedef struct fl_kv_opts_s {
   bool create_if_missing;     /* create the database directory */
   size_t block_cache_bytes;   /* shared LRU block cache; 0 = 64 MiB */
   size_t write_buffer_bytes;  /* memtable size per CF; 0 = 32 MiB */
+  /* All CFs' memtables together (RocksDB's db_write_buffer_size): past it
+   * the oldest memtable is flushed, so memtables of rarely filled CFs do not
+   * grow with the data up to write_buffer_bytes each. 0 = no budget. */
+  size_t memtable_budget_bytes;
   const fl_kv_fault_t *fault; /* optional: fault injection armed at open */
 } fl_kv_opts_t;
 
@@ -148,6 +152,16 @@ const char *fl_kv_last_error(void);
  *  error. Thread-safe. */
 fl_status_t fl_kv_get(fl_kv_t *kv, fl_kv_cf_t *cf, const fl_kv_snapshot_t *snap,
                       fl_buf_t key, fl_sbuf_t *val /* out */);
+
+/** Looks key up like fl_kv_get but without filling the block cache: for
+ *  lookups that miss or are made once (a new tx id, a random tx id's
+ *  status). A bloom filter's false positive (about 1 % per table file), or
+ *  the one read of a random key, brings in a 16 KiB data block that no later
+ *  read needs; kept out of the cache, it neither pushes useful blocks out nor
+ *  makes the cache grow with the data. val (optional) is replaced with the
+ *  value. Returns FL_OK, FL_NOTFOUND, or as fl_kv_get. */
+fl_status_t fl_kv_probe(fl_kv_t *kv, fl_kv_cf_t *cf, const fl_kv_snapshot_t *snap,
+                        fl_buf_t key, fl_sbuf_t *val /* out, optional */);
 
 /** Zero-copy read through a RocksDB pinnable slice: on FL_OK, *pin is an
  *  owned handle (free with fl_kv_pinned_free) and *val a view of the value
@@ -245,6 +259,35 @@ void fl_kv_iter_free(fl_kv_iter_t *it);
 /** Flushes all memtables to SST files and waits. Not needed for
  *  durability (the WAL gives that); for tools and tests. */
 fl_status_t fl_kv_flush(fl_kv_t *kv);
+
+/** RocksDB's own memory of one handle, in bytes (what an operator needs to
+ *  tell RocksDB's share of a process's RSS from the rest). */
+typedef struct fl_kv_mem_s {
+  uint64_t memtables;          /* rocksdb.size-all-mem-tables, all CFs:
+                                  active, immutable and pinned memtables */
+  uint64_t table_readers;      /* rocksdb.estimate-table-readers-mem, all
+                                  CFs: table readers outside the block
+                                  cache (index/filter blocks not cached) */
+  uint64_t block_cache;        /* the shared block cache's usage */
+  uint64_t block_cache_pinned; /* of which pinned (in use, or L0
+                                  index/filter blocks) */
+  uint64_t block_cache_capacity;
+} fl_kv_mem_t;
+
+/** Fills *out with RocksDB's memory figures. FL_EINVAL for NULL, FL_ESTORE
+ *  when RocksDB does not know a property. Thread-safe; cheap (no I/O), fit
+ *  for a metrics tick. */
+fl_status_t fl_kv_mem(fl_kv_t *kv, fl_kv_mem_t *out /* out */);
+
+/** Appends the text of RocksDB property `name` of cf (NULL = default) to
+ *  *out, e.g. "rocksdb.stats" or "rocksdb.block-cache-entry-stats" (what
+ *  the block cache holds, by block kind). For tools and logs. FL_NOTFOUND
+ *  when RocksDB does not know the property, FL_EINVAL for NULLs. */
+fl_status_t fl_kv_property(fl_kv_t *kv, fl_kv_cf_t *cf, const char *name, fl_sbuf_t *out);
+
+/** The memtable bytes (rocksdb.size-all-mem-tables) of one CF (NULL =
+ *  default) in *bytes. Returns as fl_kv_mem. */
+fl_status_t fl_kv_cf_memtables(fl_kv_t *kv, fl_kv_cf_t *cf, uint64_t *bytes /* out */);
 
 /* ---- fault injection (tests) ----------------------------------------- */
 

@@ -230,7 +230,9 @@ fl_status_t fl_ledger_open(const char *dir, const fl_ledger_opts_t *opts,
   fl_kv_opts_t ko = {.cfs = CFS,
                      .ncfs = NCFS,
                      .create_if_missing = o.create_if_missing,
-                     .block_cache_bytes = o.block_cache_bytes};
+                     .block_cache_bytes = o.block_cache_bytes,
+                     .write_buffer_bytes = o.write_buffer_bytes,
+                     .memtable_budget_bytes = o.memtable_budget_bytes};
   fl_ledger_t *l = fl_calloc(1, sizeof *l);
   pthread_mutex_init(&l->mu, NULL);
   fl_status_t rc = fl_kv_open(dir, &ko, &l->kv);
@@ -376,7 +378,7 @@ fl_status_t fl_ledger_commit(fl_ledger_t *l, uint64_t number,
   fl__lmap_t ids, blobs;
   fl__lmap_init(&ids);
   fl__lmap_init(&blobs);
-  fl_sbuf_t rec = {0}, key = {0}, probe = {0};
+  fl_sbuf_t rec = {0}, key = {0};
   fl_kv_batch_t *b = l->batch;
   fl_kv_batch_clear(b);
   fl_status_t rc;
@@ -399,7 +401,8 @@ fl_status_t fl_ledger_commit(fl_ledger_t *l, uint64_t number,
       if (!created) {
         dup = true;
       } else {
-        rc = fl_kv_get(l->kv, l->txids, NULL, t->tx_id, &probe);
+        /* A new tx id: a probe that leaves the block cache alone. */
+        rc = fl_kv_probe(l->kv, l->txids, NULL, t->tx_id, NULL);
         if (rc == FL_OK) dup = true;
         else if (rc != FL_NOTFOUND) goto done;
       }
@@ -447,7 +450,6 @@ done:
   fl_kv_batch_clear(b);
   fl_sbuf_free(&rec);
   fl_sbuf_free(&key);
-  fl_sbuf_free(&probe);
   fl__lmap_free(&ids);
   fl__lmap_free(&blobs);
   return rc;
@@ -506,10 +508,13 @@ fl_status_t fl_ledger_tx_get(fl_ledger_t *l, const fl_ledger_snap_t *snap,
     return FL_EINVAL;
   const fl_kv_snapshot_t *ks;
   FL_FORWARD(snap_of(l, snap, &ks));
-  fl_kv_pinned_t *pin = NULL;
-  fl_buf_t v;
-  fl_status_t rc = fl_kv_get_pinned(l->kv, l->txids, ks, tx_id, &pin, &v);
-  if (rc < 0) return rc;
+  /* Tx ids are random keys, each looked up about once (a new one at
+   * endorsement and validation, a committed one for its status): no read
+   * goes through the block cache, which would otherwise fill with a 16 KiB
+   * block per lookup that missed the memtable, at the rate of the load. */
+  fl_sbuf_t v = {0};
+  fl_status_t rc = fl_kv_probe(l->kv, l->txids, ks, tx_id, &v);
+  if (rc < 0) goto done;
   if (v.len != FL__TXLOC_LEN) {
     rc = FL_ECORRUPT;
   } else {
@@ -517,13 +522,15 @@ fl_status_t fl_ledger_tx_get(fl_ledger_t *l, const fl_ledger_snap_t *snap,
     *loc = (fl_ledger_txloc_t){
         .block = p.block, .tx = p.tx, .code = v.data[12]};
   }
-  fl_kv_pinned_free(pin);
+done:
+  fl_sbuf_free(&v);
   return rc;
 }
 
 fl_status_t fl_ledger_tx_exists(fl_ledger_t *l, fl_buf_t tx_id, bool *found) {
   if (found == NULL) return FL_EINVAL;
   *found = false;
+  if (l == NULL || tx_id.len == 0 || !view_ok(tx_id)) return FL_EINVAL;
   fl_ledger_txloc_t loc;
   fl_status_t rc = fl_ledger_tx_get(l, NULL, tx_id, &loc);
   if (rc == FL_NOTFOUND) return FL_OK;

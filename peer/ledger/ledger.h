@@ -105,6 +105,8 @@ typedef struct fl_ledger_txloc_s {
 typedef struct fl_ledger_opts_s {
   bool create_if_missing;     /* create an empty ledger if dir has none */
   size_t block_cache_bytes;   /* 0 = fl_kv's default */
+  size_t write_buffer_bytes;  /* memtable per column family; 0 = fl_kv's default */
+  size_t memtable_budget_bytes; /* all memtables together; 0 = none (fl_kv_opts_t) */
   /* Tests: fault injection, armed after recovery, so nth counts commits
    * (each fl_ledger_commit is exactly one fl_kv write). Borrowed. */
   const fl_kv_fault_t *fault;

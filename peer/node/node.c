@@ -9,6 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -336,7 +337,15 @@ static fl_status_t load_chaincodes(fl__peer_t *p) {
  * ledger belongs to this genesis. */
 static fl_status_t open_ledger(fl__peer_t *p) {
   char *dir = fl_sprintf("%s/ledger", p->data_dir);
-  fl_ledger_opts_t lo = {.create_if_missing = true, .block_cache_bytes = 32u << 20};
+  /* Memtables: 8 MiB per column family and 16 MiB for all seven together.
+   * With fl_kv's 32 MiB per CF and no budget, the CFs that grow slowly under
+   * load (txids, state, history, meta) each kept their memtable for tens of
+   * minutes on the way to 32 MiB, so the peer's RSS rose with the data for
+   * that long (docs/operations.md, "Soak"); with the budget the oldest
+   * memtable is flushed once all of them hold 16 MiB, which a loaded peer
+   * reaches in about a minute. */
+  fl_ledger_opts_t lo = {.create_if_missing = true, .block_cache_bytes = 32u << 20,
+                         .write_buffer_bytes = 8u << 20, .memtable_budget_bytes = 16u << 20};
   fl_status_t rc = fl_ledger_open(dir, &lo, &p->ledger);
   fl_free(dir);
   if (rc < 0) {
@@ -389,6 +398,84 @@ static const char *const methods[] = {
     "Peer/GetTransaction", "Peer/ChainInfo", "Gateway/Endorse", "Gateway/Submit",
     "Gateway/CommitStatus", "Gateway/Evaluate", "Orderer/Deliver", "Orderer/Broadcast"};
 
+/* The ledger's column families (peer/ledger/ledger.c) and RocksDB's own. */
+static const char *const kv_cfs[] = {"default", "blocks", "txids", "state",
+                                     "history", "blobs",   "meta"};
+#define N_KV_CFS (sizeof(kv_cfs) / sizeof(kv_cfs[0]))
+static const char *const heap_kinds[] = {"in_use", "free", "mmapped"};
+#define N_HEAP_KINDS (sizeof(heap_kinds) / sizeof(heap_kinds[0]))
+
+/* RocksDB's memory, so that an operator can tell it from the rest of the
+ * RSS: memtables grow with writes until a flush, index and filter blocks
+ * live in the block cache (cache_index_and_filter_blocks), so table readers
+ * outside it should stay near 0 and the cache at or under its capacity. */
+static void setup_kv_metrics(fl__metrics_t *m) {
+  fl_metric_label_t cf = {.name = "cf", .values = kv_cfs, .n_values = N_KV_CFS};
+  fl_metric_desc_t d;
+  d = (fl_metric_desc_t){.name = "fl_peer_ledger_memtable_bytes",
+                         .help = "RocksDB memtables of the ledger (active, immutable, pinned), "
+                                 "by column family.",
+                         .labels = &cf, .n_labels = 1};
+  fl_metrics_gauge(m->reg, &d, &m->kv_memtables);
+  d = (fl_metric_desc_t){.name = "fl_peer_ledger_table_readers_bytes",
+                         .help = "RocksDB table readers of the ledger outside the block cache."};
+  fl_metrics_gauge(m->reg, &d, &m->kv_table_readers);
+  d = (fl_metric_desc_t){.name = "fl_peer_ledger_block_cache_bytes",
+                         .help = "RocksDB block cache of the ledger in use (data, index and "
+                                 "filter blocks)."};
+  fl_metrics_gauge(m->reg, &d, &m->kv_cache_usage);
+  d = (fl_metric_desc_t){.name = "fl_peer_ledger_block_cache_pinned_bytes",
+                         .help = "Part of the ledger's block cache that is pinned (in use, or "
+                                 "L0 index and filter blocks)."};
+  fl_metrics_gauge(m->reg, &d, &m->kv_cache_pinned);
+  d = (fl_metric_desc_t){.name = "fl_peer_ledger_block_cache_capacity_bytes",
+                         .help = "Capacity of the ledger's RocksDB block cache."};
+  fl_metrics_gauge(m->reg, &d, &m->kv_cache_capacity);
+  fl_metric_label_t kind = {.name = "kind", .values = heap_kinds, .n_values = N_HEAP_KINDS};
+  d = (fl_metric_desc_t){.name = "fl_peer_malloc_bytes",
+                         .help = "The C allocator's memory (glibc mallinfo2): in_use = allocated "
+                                 "from the heap arenas, free = held by the arenas but free, "
+                                 "mmapped = large blocks mapped on their own.",
+                         .labels = &kind, .n_labels = 1};
+  fl_metrics_gauge(m->reg, &d, &m->heap);
+}
+
+/* The allocator's view: with in_use flat and free growing, RSS growth is
+ * memory freed but kept by malloc, not memory the program holds. */
+static void update_heap_metrics(fl__peer_t *p) {
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+  struct mallinfo2 mi = mallinfo2();
+  fl_gauge_set(p->m.heap, 0, (double)mi.uordblks);
+  fl_gauge_set(p->m.heap, 1, (double)mi.fordblks);
+  fl_gauge_set(p->m.heap, 2, (double)mi.hblkhd);
+#else
+  (void)p;
+#endif
+}
+
+/* Refreshes the RocksDB gauges, at most once a second (the properties take
+ * RocksDB's DB mutex; the tick runs every 250 ms). */
+static void update_kv_metrics(fl__peer_t *p) {
+  uint64_t now = fl__peer_now_ms();
+  if (p->ledger == NULL || now - p->m.kv_mem_at_ms < 1000) return;
+  p->m.kv_mem_at_ms = now;
+  fl_kv_t *kv = fl_ledger_kv(p->ledger);
+  fl_kv_mem_t mem;
+  if (fl_kv_mem(kv, &mem) == FL_OK) {
+    fl_gauge_set(p->m.kv_table_readers, 0, (double)mem.table_readers);
+    fl_gauge_set(p->m.kv_cache_usage, 0, (double)mem.block_cache);
+    fl_gauge_set(p->m.kv_cache_pinned, 0, (double)mem.block_cache_pinned);
+    fl_gauge_set(p->m.kv_cache_capacity, 0, (double)mem.block_cache_capacity);
+  }
+  for (size_t i = 0; i < N_KV_CFS; i++) {
+    fl_kv_cf_t *cf = fl_kv_cf(kv, kv_cfs[i]);
+    uint64_t bytes = 0;
+    if (cf != NULL && fl_kv_cf_memtables(kv, cf, &bytes) == FL_OK)
+      fl_gauge_set(p->m.kv_memtables, i, (double)bytes);
+  }
+  update_heap_metrics(p);
+}
+
 static void setup_metrics(fl__peer_t *p) {
   fl__metrics_t *m = &p->m;
   m->reg = fl_metrics_new();
@@ -430,6 +517,7 @@ static void setup_metrics(fl__peer_t *p) {
   d = (fl_metric_desc_t){.name = "fl_peer_sigcache_misses",
                          .help = "Signature verifications run (cache misses)."};
   fl_metrics_gauge(m->reg, &d, &m->sig_misses);
+  setup_kv_metrics(m);
 }
 
 static fl_status_t check_ledger(void *arg, fl_sbuf_t *reason) {
@@ -463,6 +551,7 @@ static void on_tick(uv_timer_t *t) {
   fl_sigcache_stats(p->sigcache, &hits, &misses, NULL);
   fl_gauge_set(p->m.sig_hits, 0, (double)hits);
   fl_gauge_set(p->m.sig_misses, 0, (double)misses);
+  update_kv_metrics(p);
   fl__commit_tick(p);
   fl__gateway_tick(p);
 }
@@ -620,7 +709,27 @@ static void peer_free(fl__peer_t *p) {
   fl_config_free(p->cfg);
 }
 
+/* glibc's malloc raises its mmap threshold to the size of every mmapped
+ * block that is freed (up to 32 MiB). After the first memtable flush,
+ * RocksDB's 1 MiB memtable arena blocks therefore come from the heap arenas
+ * of whichever threads wrote, and when a flushed memtable frees them they
+ * stay there: free, but never given back, since other allocations sit above
+ * them. Measured in a soak (docs/operations.md, "Soak"): the allocator's free
+ * memory (mallinfo2 fordblks) climbed from 2 to 20+ MiB in 90 s while the
+ * memory in use followed the memtables, and the RSS climbed with it. A fixed
+ * threshold (which also turns the dynamic one off) keeps every block of
+ * 256 KiB or more in its own mapping, returned to the kernel when freed. */
+static void setup_malloc(void) {
+  /* Not under Address- or ThreadSanitizer: their allocators replace
+   * glibc's and their mallopt does nothing. */
+#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
+    FL_WARN(LOG, "mallopt(M_MMAP_THRESHOLD) refused; RSS may keep freed memtables");
+#endif
+}
+
 int fl_peer_main(const char *config_path) {
+  setup_malloc();
   fl__peer_t *p = fl_calloc(1, sizeof(*p));
   int code = 1;
   bool loop_ok = false;

@@ -119,6 +119,12 @@ typedef struct fl__metrics_s {
   fl_counter_t *failovers;
   fl_counter_t *blocks_refused;
   fl_gauge_t *sig_hits, *sig_misses;
+  /* the ledger's RocksDB memory (node.c, refreshed once a second) */
+  fl_gauge_t *kv_memtables;      /* label cf */
+  fl_gauge_t *kv_table_readers;
+  fl_gauge_t *kv_cache_usage, *kv_cache_pinned, *kv_cache_capacity;
+  fl_gauge_t *heap;              /* label kind: glibc malloc's mallinfo2 */
+  uint64_t kv_mem_at_ms;         /* last refresh */
 } fl__metrics_t;
 
 struct fl__peer_s {

@@ -32,7 +32,10 @@
 #
 # Environment (defaults): SOAK_SECONDS (600), SOAK_WINDOW (60), SOAK_SAMPLE
 # (5), SOAK_WARMUP (120), SOAK_MAX_SECONDS (20), SOAK_RATE (measured / 2),
-# SOAK_RSS_PCT (5), SOAK_P99_RATIO (1.5), SOAK_OUT.
+# SOAK_RSS_PCT (5), SOAK_P99_RATIO (1.5), SOAK_OUT, SOAK_BIN_DIR (BUILD/bin).
+#
+# Also written: peer-mem.csv, per peer every SOAK_SAMPLE s: anonymous and
+# file RSS (smaps_rollup) and the ledger's RocksDB memory from its /metrics.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -64,7 +67,11 @@ for f in "$SOAK_NET" "$E2E" "$BUILD/bin/fedledger-peer" "$BUILD/bin/fedledger-or
 done
 mkdir -p "$OUT" || die "cannot create $OUT"
 
-export FL_SOURCE_DIR=$REPO FL_BINARY_DIR=$BUILD FL_PEER_BIN_DIR=$BUILD/bin
+# SOAK_BIN_DIR: where the network's binaries are taken from (default
+# BUILD/bin); e.g. a folder of symlinks to them with fedledger-peer replaced
+# by a wrapper that runs the peer under a heap profiler or another
+# environment.
+export FL_SOURCE_DIR=$REPO FL_BINARY_DIR=$BUILD FL_PEER_BIN_DIR=${SOAK_BIN_DIR:-$BUILD/bin}
 export FL_KVSTORE_SO=$BUILD/chaincode/kvstore.so
 export FL_COUNTER_SO=$BUILD/tests/integration/peer/cc/counter.so
 
@@ -72,6 +79,8 @@ NET_PID=""
 SAMPLER_PID=""
 cleanup() {
   [[ -n "$SAMPLER_PID" ]] && kill "$SAMPLER_PID" 2>/dev/null && wait "$SAMPLER_PID" 2>/dev/null
+  [[ -n "${MEM_SAMPLER_PID:-}" ]] && kill "$MEM_SAMPLER_PID" 2>/dev/null &&
+    wait "$MEM_SAMPLER_PID" 2>/dev/null
   if [[ -n "$NET_PID" ]] && kill -0 "$NET_PID" 2>/dev/null; then
     kill -TERM "$NET_PID" 2>/dev/null
     for _ in $(seq 1 100); do kill -0 "$NET_PID" 2>/dev/null || break; sleep 0.1; done
@@ -148,8 +157,39 @@ sampler() {
     sleep "$SOAK_SAMPLE"
   done
 }
+# Per peer, every SOAK_SAMPLE s, what the RSS is made of, into peer-mem.csv:
+# anonymous and file-backed RSS (/proc/<pid>/smaps_rollup) and the ledger's
+# RocksDB memory from the peer's /metrics (memtables summed over the CFs,
+# table readers outside the block cache, block cache usage and pinned).
+metric_sum() { # metrics-text name -> the sum of its series ("" when absent)
+  awk -v n="$2" '$1 == n || index($1, n "{") == 1 { s += $NF; f = 1 } END { if (f) printf "%.0f", s }' <<<"$1"
+}
+mem_sampler() {
+  echo "t_s,name,rss_kb,anon_kb,file_kb,memtables_b,table_readers_b,block_cache_b,block_cache_pinned_b,malloc_in_use_b,malloc_free_b,malloc_mmapped_b" \
+    >"$OUT/peer-mem.csv"
+  while :; do
+    local t np name port pid m anon file
+    t=$(($(date +%s) - T0))
+    for np in ${SOAK_OPS:-}; do
+      name=${np%%:*} port=${np##*:}
+      pid=$(awk -v n="$name" '$1 == n { print $2 }' "$OUT/procs.txt")
+      [[ -n "$pid" ]] || continue
+      read -r anon file < <(awk '/^Rss:/ { r = $2 } /^Anonymous:/ { a = $2 }
+        END { print a + 0, r - a }' /proc/"$pid"/smaps_rollup 2>/dev/null)
+      m=$(curl -s --max-time 2 "http://127.0.0.1:$port/metrics" 2>/dev/null)
+      echo "$t,$name,$(awk '/^VmRSS:/ { print $2 }' /proc/"$pid"/status 2>/dev/null),${anon:-},${file:-},$(metric_sum "$m" fl_peer_ledger_memtable_bytes),$(metric_sum "$m" fl_peer_ledger_table_readers_bytes),$(metric_sum "$m" fl_peer_ledger_block_cache_bytes),$(metric_sum "$m" fl_peer_ledger_block_cache_pinned_bytes),$(metric_sum "$m" 'fl_peer_malloc_bytes{kind="in_use"}'),$(metric_sum "$m" 'fl_peer_malloc_bytes{kind="free"}'),$(metric_sum "$m" 'fl_peer_malloc_bytes{kind="mmapped"}')" \
+        >>"$OUT/peer-mem.csv"
+    done
+    sleep "$SOAK_SAMPLE"
+  done
+}
 sampler &
 SAMPLER_PID=$!
+MEM_SAMPLER_PID=""
+if command -v curl >/dev/null; then
+  mem_sampler &
+  MEM_SAMPLER_PID=$!
+fi
 
 # ---- 3. the soak ------------------------------------------------------------------
 NWIN=$((SOAK_SECONDS / SOAK_WINDOW))
@@ -170,6 +210,11 @@ done
 kill "$SAMPLER_PID" 2>/dev/null
 wait "$SAMPLER_PID" 2>/dev/null
 SAMPLER_PID=""
+if [[ -n "$MEM_SAMPLER_PID" ]]; then
+  kill "$MEM_SAMPLER_PID" 2>/dev/null
+  wait "$MEM_SAMPLER_PID" 2>/dev/null
+  MEM_SAMPLER_PID=""
+fi
 T_END=$(($(date +%s) - T0))
 
 # ---- 5. the verdict -----------------------------------------------------------------
@@ -215,6 +260,22 @@ max_growth=$(awk '$1 != "ALL" { g = $4 + 0; if (g > m || NR == 1) m = g } END { 
   echo "RSS (KB, mean of the first window after ${SOAK_WARMUP} s warm-up -> mean of the last window):"
   echo "process              after-warmup     end   growth"
   cat "$OUT/rss-growth.txt"
+  if [[ -s "$OUT/peer-mem.csv" ]]; then
+    # Not part of the verdict: where each peer's memory went between the
+    # same two windows (KB; anon RSS, the ledger's memtables and block cache,
+    # and malloc's free memory), to tell a filling bounded cache from a leak.
+    echo "peers' memory (KB, same windows): anon, memtables, block cache, malloc free"
+    awk -F, -v w0="$SOAK_WARMUP" -v win="$SOAK_WINDOW" -v tend="$T_END" '
+      NR == 1 { next }
+      { k = $2; for (c = 4; c <= 11; c++) v[c] = $c + 0
+        if ($1 >= w0 && $1 < w0 + win) { nb[k]++; for (c in v) b[k, c] += v[c] }
+        if ($1 >= tend - win) { ne[k]++; for (c in v) e[k, c] += v[c] } }
+      END { for (k in nb) if (ne[k])
+        printf "%-8s anon %6.0f -> %6.0f  memtables %6.0f -> %6.0f  block-cache %6.0f -> %6.0f  malloc-free %6.0f -> %6.0f\n", k,
+          b[k, 4] / nb[k], e[k, 4] / ne[k], b[k, 6] / nb[k] / 1024, e[k, 6] / ne[k] / 1024,
+          b[k, 8] / nb[k] / 1024, e[k, 8] / ne[k] / 1024, b[k, 11] / nb[k] / 1024, e[k, 11] / ne[k] / 1024 }' \
+      "$OUT/peer-mem.csv" | sort
+  fi
   echo "p99: first third ${p99_first} ms, last third ${p99_last} ms; errors $errs, invalid $inval"
 } | tee "$OUT/summary.txt"
 verdict=PASS

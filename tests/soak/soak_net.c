@@ -9,6 +9,7 @@
  *   SOAK_DIR=<network folder>  SOAK_PKI=<cryptogen output>
  *   SOAK_GW1=127.0.0.1:<peer0.org1>  SOAK_GW2=127.0.0.1:<peer0.org2>
  *   SOAK_PIDS="orderer0:<pid> ... peer3:<pid>"
+ *   SOAK_OPS="peer0:<operations port> ... peer3:<port>"
  *
  * and then waits until SIGTERM/SIGINT or argv[2] seconds (a bound, so that
  * nothing outlives a forgotten run), kills every process by PID and
@@ -68,6 +69,9 @@ int main(int argc, char **argv) {
   fprintf(f, "SOAK_PIDS=\"");
   for (int i = 0; i < PN_NORD; i++) fprintf(f, "orderer%d:%d ", i, (int)net->opid[i]);
   for (int i = 0; i < PN_NPEER; i++) fprintf(f, "peer%d:%d%s", i, (int)net->ppid[i],
+                                             i + 1 < PN_NPEER ? " " : "");
+  fprintf(f, "\"\nSOAK_OPS=\"");
+  for (int i = 0; i < PN_NPEER; i++) fprintf(f, "peer%d:%u%s", i, (unsigned)net->opsport[i],
                                              i + 1 < PN_NPEER ? " " : "");
   fprintf(f, "\"\n");
   fclose(f);
