@@ -2,11 +2,20 @@
  * alloc.c: allocation wrappers that abort on out-of-memory. */
 #include "common/base/alloc.h"
 
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+bool fl_malloc_keep_large_mapped(void) {
+#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  return mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1;
+#else
+  return true;
+#endif
+}
 
 static void oom(size_t n) {
   fprintf(stderr, "fedledger: out of memory allocating %zu bytes\n", n);

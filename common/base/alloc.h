@@ -10,6 +10,7 @@
 #ifndef FL_BASE_ALLOC_H
 #define FL_BASE_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /** malloc that never returns NULL (aborts on OOM). fl_malloc(0) returns a
@@ -31,5 +32,20 @@ char *fl_strndup(const char *s, size_t n);
 void *fl_memdup(const void *p, size_t n);
 /** Returns an owned string built like printf (free with fl_free). */
 char *fl_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/** Makes glibc malloc serve every block of 256 KiB or more from its own
+ *  mapping, returned to the kernel when freed, for the long-running daemons.
+ *
+ *  glibc raises its mmap threshold to the size of every mmapped block that is
+ *  freed (up to 32 MiB). After the first RocksDB memtable flush, the 1 MiB
+ *  memtable arena blocks therefore came from the heap arenas of whichever
+ *  threads wrote, and stayed there, free but never given back, when the
+ *  flushed memtable freed them: in a soak the allocator's free memory
+ *  (mallinfo2 fordblks) climbed from 2 to 20+ MiB in 90 s and the peer's RSS
+ *  with it (docs/operations.md, "Soak"). A fixed threshold also turns the
+ *  dynamic one off. Call once, before the first allocation of any size that
+ *  matters. Returns false when mallopt refused; a no-op returning true under
+ *  Address- or ThreadSanitizer, whose allocators replace glibc's. */
+bool fl_malloc_keep_large_mapped(void);
 
 #endif /* FL_BASE_ALLOC_H */

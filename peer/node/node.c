@@ -9,7 +9,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <malloc.h>
+#include <malloc.h> /* mallinfo2 */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +110,18 @@ fl_rpc_client_t *fl__remote_client(fl__remote_t *r) {
 
 /* ---------------------------------------------------------- configuration */
 
+/* Every key core.yaml may hold (docs/peer.md); any other is refused, so a
+ * misspelt setting does not silently take its default. deliver.orderers is
+ * a list the node reads whole. */
+static const char *const known_keys[] = {
+    "peer.name", "peer.msp_dir", "peer.data_dir", "peer.genesis", "peer.chaincode_dir",
+    "peer.listen_host", "peer.listen_port", "peer.events_host", "peer.events_port", "peer.log",
+    "operations.host", "operations.port", "tls.enabled", "tls.cert", "tls.key",
+    "chaincode.mode", "chaincode.workers", "chaincode.timeout", "deliver.orderers",
+    "deliver.retry", "deliver.stall_timeout", "gateway.endorse_timeout",
+    "gateway.broadcast_timeout", "gateway.commit_timeout", "endorser.timestamp_window",
+    "validator.parallel", "rpc.max_message_bytes", "ledger.min_free_bytes", NULL};
+
 static fl_status_t load_config(fl__peer_t *p, const char *path) {
   char *err = NULL;
   fl_status_t rc = fl_config_load(path, NULL, &p->cfg, &err);
@@ -209,6 +221,7 @@ static fl_status_t load_config(fl__peer_t *p, const char *path) {
                                  &p->min_free, &err)) < 0)
     goto fail;
   if (p->stall_ms < 100) p->stall_ms = 100;
+  if ((rc = fl_config_check_keys(c, known_keys, &err)) < 0) goto fail;
   return FL_OK;
 fail:
   FL_ERROR(LOG, "bad configuration file=%s rc=%s err=%s", path, fl_status_name(rc),
@@ -517,6 +530,13 @@ static void setup_metrics(fl__peer_t *p) {
   d = (fl_metric_desc_t){.name = "fl_peer_sigcache_misses",
                          .help = "Signature verifications run (cache misses)."};
   fl_metrics_gauge(m->reg, &d, &m->sig_misses);
+  d = (fl_metric_desc_t){.name = "fl_peer_gateway_rebroadcasts",
+                         .help = "Submitted envelopes sent again to another orderer because they "
+                                 "were not committed in time after an acknowledgement."};
+  fl_metrics_gauge(m->reg, &d, &m->rebroadcasts);
+  d = (fl_metric_desc_t){.name = "fl_peer_gateway_watched_envelopes",
+                         .help = "Submitted envelopes the gateway watches until they commit."};
+  fl_metrics_gauge(m->reg, &d, &m->watched);
   setup_kv_metrics(m);
 }
 
@@ -551,6 +571,8 @@ static void on_tick(uv_timer_t *t) {
   fl_sigcache_stats(p->sigcache, &hits, &misses, NULL);
   fl_gauge_set(p->m.sig_hits, 0, (double)hits);
   fl_gauge_set(p->m.sig_misses, 0, (double)misses);
+  fl_gauge_set(p->m.rebroadcasts, 0, (double)p->rebroadcasts);
+  fl_gauge_set(p->m.watched, 0, (double)p->gwatch_n);
   update_kv_metrics(p);
   fl__commit_tick(p);
   fl__gateway_tick(p);
@@ -709,27 +731,9 @@ static void peer_free(fl__peer_t *p) {
   fl_config_free(p->cfg);
 }
 
-/* glibc's malloc raises its mmap threshold to the size of every mmapped
- * block that is freed (up to 32 MiB). After the first memtable flush,
- * RocksDB's 1 MiB memtable arena blocks therefore come from the heap arenas
- * of whichever threads wrote, and when a flushed memtable frees them they
- * stay there: free, but never given back, since other allocations sit above
- * them. Measured in a soak (docs/operations.md, "Soak"): the allocator's free
- * memory (mallinfo2 fordblks) climbed from 2 to 20+ MiB in 90 s while the
- * memory in use followed the memtables, and the RSS climbed with it. A fixed
- * threshold (which also turns the dynamic one off) keeps every block of
- * 256 KiB or more in its own mapping, returned to the kernel when freed. */
-static void setup_malloc(void) {
-  /* Not under Address- or ThreadSanitizer: their allocators replace
-   * glibc's and their mallopt does nothing. */
-#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  if (mallopt(M_MMAP_THRESHOLD, 256 * 1024) != 1)
-    FL_WARN(LOG, "mallopt(M_MMAP_THRESHOLD) refused; RSS may keep freed memtables");
-#endif
-}
-
 int fl_peer_main(const char *config_path) {
-  setup_malloc();
+  if (!fl_malloc_keep_large_mapped())
+    FL_WARN(LOG, "mallopt(M_MMAP_THRESHOLD) refused; RSS may keep freed memtables");
   fl__peer_t *p = fl_calloc(1, sizeof(*p));
   int code = 1;
   bool loop_ok = false;

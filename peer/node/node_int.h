@@ -119,6 +119,7 @@ typedef struct fl__metrics_s {
   fl_counter_t *failovers;
   fl_counter_t *blocks_refused;
   fl_gauge_t *sig_hits, *sig_misses;
+  fl_gauge_t *rebroadcasts, *watched; /* gateway.c re-broadcast */
   /* the ledger's RocksDB memory (node.c, refreshed once a second) */
   fl_gauge_t *kv_memtables;      /* label cf */
   fl_gauge_t *kv_table_readers;

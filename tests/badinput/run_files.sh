@@ -430,6 +430,7 @@ node_case peer workers-huge "chaincode.workers: expected an integer between 1 an
 node_case peer parallel-zero "validator.parallel: expected an integer between 1 and 64, got '0'" '$a\validator:\n  parallel: 0'
 node_case peer negative-duration "gateway.commit_timeout: expected a duration .* got '-1s'" '$a\gateway:\n  commit_timeout: -1s'
 node_case peer ops-port-range "operations.port: expected an integer between 0 and 65535, got '99999'" '$a\operations:\n  port: 99999'
+node_case peer misspelt-key "node.yaml:[0-9]*: unknown key 'gateway.comit_timeout'" '$a\gateway:\n  comit_timeout: 5s'
 node_case peer duplicate-key "duplicate key 'peer'" '$a\peer:\n  log: debug'
 mkdir -p "$W/cc-bad" && printf 'not an ELF' >"$W/cc-bad/kvstore.so"
 node_runs peer chaincode-tampered "chaincode load failed name=kvstore .*its SHA-256 is" "s|chaincode_dir: .*|chaincode_dir: $W/cc-bad|"
