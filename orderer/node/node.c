@@ -1000,16 +1000,12 @@ static void node_free(fl__node_t *n) {
 }
 
 int fl_orderer_main(const char *config_path) {
-  /* As the peer: RocksDB memtable blocks go back to the kernel when freed
-   * (common/base/alloc.h). */
-  bool mmap_ok = fl_malloc_keep_large_mapped();
   fl__node_t *n = fl_calloc(1, sizeof(*n));
   int code = 1;
   bool loop_ok = false;
   if (uv_loop_init(&n->loop) != 0) goto done;
   loop_ok = true;
   if (load_config(n, config_path) < 0) goto done;
-  if (!mmap_ok) FL_WARN(LOG, "mallopt(M_MMAP_THRESHOLD) refused; RSS may keep freed memtables");
   if (mkdir(n->data_dir, 0700) != 0 && errno != EEXIST) {
     FL_ERROR(LOG, "cannot create data_dir=%s errno=%d", n->data_dir, errno);
     goto done;
