@@ -34,16 +34,7 @@
 #include "common/base/alloc.h"
 #include "common/protoutil/block.h"
 #include "tests/integration/peer/harness.h"
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      fail_exit();                                                         \
-    }                                                                      \
-  } while (0)
+#include "tests/integration/check.h"
 
 static pn_net_t *g_net;
 static fl_rpc_sync_t *g_s[PN_NPEER];

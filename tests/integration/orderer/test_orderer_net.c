@@ -35,6 +35,7 @@
 #include "common/base/log.h"
 #include "orderer/harness/harness.h"
 #include "orderer/node/ab.h"
+#include "tests/integration/check.h"
 
 #define N 4
 #define TOTAL1 10000u
@@ -42,16 +43,6 @@
 #define TOTAL (TOTAL1 + TOTAL2)
 #define WINDOW 400u
 #define MAXBLOCKS 100000u
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      fail_exit();                                                         \
-    }                                                                      \
-  } while (0)
 
 typedef struct reader_s {
   uint32_t id;
@@ -89,7 +80,6 @@ static void fail_exit(void) {
   }
   exit(1);
 }
-
 
 /* kill -9 of the primary -> first block of the new view (the issue's 2 s;
  * sanitizer builds set more, see CMakeLists.txt). */

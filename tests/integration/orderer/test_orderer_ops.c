@@ -37,19 +37,10 @@
 #include "common/protoutil/envelope.h"
 #include "orderer/harness/harness.h"
 #include "orderer/node/ab.h"
+#include "tests/integration/check.h"
 
 #define N 4
 #define NENV 300u
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      fail_exit();                                                         \
-    }                                                                      \
-  } while (0)
 
 static fl_oh_net_t *g_net;
 

@@ -43,6 +43,7 @@
 #include "common/base/alloc.h"
 #include "orderer/harness/harness.h"
 #include "orderer/node/ab.h"
+#include "tests/integration/check.h"
 
 #define N 4
 #define MAX_PENDING 300u
@@ -53,16 +54,6 @@
 #define NCONN 3            /* step 1: connections 0, 1 to orderer 1, 2 to orderer 0 */
 #define RETRY_MS 50
 #define CALL_TIMEOUT_MS 60000
-
-#define CHECK(cond, ...)                                                   \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "FAIL %s:%d: ", __FILE__, __LINE__);                 \
-      fprintf(stderr, __VA_ARGS__);                                        \
-      fprintf(stderr, "\n");                                               \
-      fail_exit();                                                         \
-    }                                                                      \
-  } while (0)
 
 static fl_oh_net_t *g_net;
 static uv_loop_t g_loop;
