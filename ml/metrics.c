@@ -86,12 +86,12 @@ static int cmp_double(const void *a, const void *b) {
   return x < y ? -1 : x > y;
 }
 
-double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
-                           uint32_t k, double fpr) {
+double fl_ml_score_threshold(const float *score, size_t stride, const int32_t *y,
+                             size_t n, double fpr, int flip) {
   double *s = fl_malloc((n ? n : 1) * sizeof(double));
   size_t nn = 0;
   for (size_t i = 0; i < n; i++)
-    if (y[i] == 0) s[nn++] = 1.0 - (double)proba[i * k];
+    if (y[i] == 0) s[nn++] = flip ? 1.0 - (double)score[i * stride] : (double)score[i * stride];
   double t = 0.5;
   if (nn > 0) {
     qsort(s, nn, sizeof *s, cmp_double);
@@ -108,6 +108,11 @@ double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
   return t;
 }
 
+double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
+                           uint32_t k, double fpr) {
+  return fl_ml_score_threshold(proba, k, y, n, fpr, 1);
+}
+
 void fl_ml_decide(const float *proba, size_t n, uint32_t k, double t, int32_t *pred) {
   for (size_t i = 0; i < n; i++) {
     const float *p = proba + i * k;
@@ -115,6 +120,18 @@ void fl_ml_decide(const float *proba, size_t n, uint32_t k, double t, int32_t *p
       pred[i] = 0;
       continue;
     }
+    uint32_t best = 1;
+    for (uint32_t j = 2; j < k; j++)
+      if (p[j] > p[best]) best = j;
+    pred[i] = (int32_t)best;
+  }
+}
+
+void fl_ml_novelty_override(const float *proba, const float *novelty, size_t n,
+                            uint32_t k, double t, int32_t *pred) {
+  for (size_t i = 0; i < n; i++) {
+    if (pred[i] != 0 || !((double)novelty[i] > t) || k < 2) continue;
+    const float *p = proba + i * k;
     uint32_t best = 1;
     for (uint32_t j = 2; j < k; j++)
       if (p[j] > p[best]) best = j;

@@ -53,9 +53,24 @@ double fl_ml_asr(const int32_t *y, const int32_t *pred, const int32_t *pred_clea
  *  alarm on these rows); no class-0 row gives 0.5. */
 double fl_ml_fpr_threshold(const float *proba, const int32_t *y, size_t n,
                            uint32_t k, double fpr);
+/** The same quantile for any score: the class-0 rows' values score[i *
+ *  stride] (1 - that value when flip is set). fl_ml_fpr_threshold is
+ *  (proba, k, ..., flip = 1). */
+double fl_ml_score_threshold(const float *score, size_t stride, const int32_t *y,
+                             size_t n, double fpr, int flip);
 /** Decisions at threshold t: class 0 when 1 - P(normal) <= t, else the
  *  most probable class other than 0 (ties to the lower index). */
 void fl_ml_decide(const float *proba, size_t n, uint32_t k, double t,
                   int32_t *pred /* out */);
+
+/** Novelty override (a hybrid detector): a row the classifier called
+ *  normal (pred 0) whose novelty score (e.g. an autoencoder's
+ *  reconstruction error, fl_ml_model_anomaly, from a model of NORMAL
+ *  traffic) exceeds t becomes an attack: the most probable class other
+ *  than 0 in proba (n * k; ties to the lower index). Attack decisions of
+ *  the classifier stay. t comes from fl_ml_score_threshold on training
+ *  rows, never on test rows. */
+void fl_ml_novelty_override(const float *proba, const float *novelty, size_t n,
+                            uint32_t k, double t, int32_t *pred /* in/out */);
 
 #endif /* FL_ML_METRICS_H */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "common/base/alloc.h"
+#include "common/base/log.h"
 #include "ml/rng.h"
 
 #define MAX_LAYERS (FL_ML_MAX_HIDDEN + 1)
@@ -76,9 +77,9 @@ fl_status_t fl_ml_model_new(const fl_ml_model_spec_t *spec, uint64_t seed,
   fl_rng_t rng;
   fl_rng_seed(&rng, seed);
   fl_status_t rc = FL_OK;
-  if (spec->kind == FL_ML_LOGREG || spec->kind == FL_ML_MLP) {
-    uint32_t nh = spec->kind == FL_ML_MLP ? spec->n_hidden : 0;
-    if ((spec->kind == FL_ML_MLP && (nh == 0 || nh > FL_ML_MAX_HIDDEN))) {
+  if (spec->kind == FL_ML_LOGREG || spec->kind == FL_ML_MLP || spec->kind == FL_ML_AE) {
+    uint32_t nh = spec->kind == FL_ML_LOGREG ? 0 : spec->n_hidden;
+    if (spec->kind != FL_ML_LOGREG && (nh == 0 || nh > FL_ML_MAX_HIDDEN)) {
       rc = FL_EINVAL;
       goto fail;
     }
@@ -92,8 +93,10 @@ fl_status_t fl_ml_model_new(const fl_ml_model_spec_t *spec, uint64_t seed,
       }
       m->sizes[l + 1] = spec->hidden[l];
     }
-    m->sizes[m->n_layers] =
-        (spec->kind == FL_ML_LOGREG && spec->n_classes == 2) ? 1 : spec->n_classes;
+    m->sizes[m->n_layers] = spec->kind == FL_ML_AE ? spec->n_in
+                            : (spec->kind == FL_ML_LOGREG && spec->n_classes == 2)
+                                ? 1
+                                : spec->n_classes;
     for (uint32_t l = 0; l < m->n_layers; l++) {
       char name[32];
       uint32_t dw[2] = {m->sizes[l], m->sizes[l + 1]};
@@ -198,7 +201,17 @@ static double dense_loss_grad(fl_ml_model_t *m, const float *x, const int32_t *y
     const float *z = m->act[L] + r * K;
     float *d = dl + r * K;
     double wr = (cw ? cw[y[r]] : 1.0) / wsum;
-    if (K == 1) {
+    if (m->spec.kind == FL_ML_AE) {
+      /* Reconstruction: (1/2K) sum_j (z_j - x_j)^2, K = n_in. */
+      const float *xr = x + r * K;
+      double se = 0;
+      for (uint32_t j = 0; j < K; j++) {
+        double e = (double)z[j] - xr[j];
+        se += e * e;
+        d[j] = (float)(wr * e / K);
+      }
+      loss += wr * se / (2.0 * K);
+    } else if (K == 1) {
       double zz = z[0], t = y[r] == 1 ? 1.0 : 0.0;
       loss += wr * ((zz > 0 ? zz : 0) - t * zz + log1p(exp(-fabs(zz))));
       double p = 1.0 / (1.0 + exp(-zz));
@@ -255,6 +268,28 @@ static double dense_loss_grad(fl_ml_model_t *m, const float *x, const int32_t *y
     }
   }
   return loss;
+}
+
+fl_status_t fl_ml_model_anomaly(fl_ml_model_t *m, const float *x, size_t n,
+                                float *score) {
+  if (m->spec.kind != FL_ML_AE) return FL_EINVAL;
+  uint32_t d = m->spec.n_in;
+  for (size_t s = 0; s < n; s += PRED_CHUNK) {
+    size_t bs = n - s < PRED_CHUNK ? n - s : PRED_CHUNK;
+    const float *xb = x + s * d;
+    ws_reserve(m, bs);
+    dense_forward(m, xb, bs, NULL, 0);
+    for (size_t r = 0; r < bs; r++) {
+      const float *z = m->act[m->n_layers] + r * d, *xr = xb + r * d;
+      double se = 0;
+      for (uint32_t j = 0; j < d; j++) {
+        double e = (double)z[j] - xr[j];
+        se += e * e;
+      }
+      score[s + r] = (float)(se / d);
+    }
+  }
+  return FL_OK;
 }
 
 /* ---- prototypes (GLVQ) --------------------------------------------------- */
@@ -351,6 +386,7 @@ double fl_ml_model_loss_grad(fl_ml_model_t *m, const float *x, const int32_t *y,
 }
 
 void fl_ml_model_predict(fl_ml_model_t *m, const float *x, size_t n, int32_t *pred) {
+  FL_ASSERT(m->spec.kind != FL_ML_AE); /* a programming error, not input */
   size_t P = (size_t)m->spec.n_classes * m->spec.protos_per_class;
   for (size_t s = 0; s < n; s += PRED_CHUNK) {
     size_t bs = n - s < PRED_CHUNK ? n - s : PRED_CHUNK;
@@ -385,6 +421,7 @@ void fl_ml_model_predict(fl_ml_model_t *m, const float *x, size_t n, int32_t *pr
 
 void fl_ml_model_predict_proba(fl_ml_model_t *m, const float *x, size_t n,
                                float *proba) {
+  FL_ASSERT(m->spec.kind != FL_ML_AE);
   uint32_t K = m->spec.n_classes, ppc = m->spec.protos_per_class;
   for (size_t s = 0; s < n; s += PRED_CHUNK) {
     size_t bs = n - s < PRED_CHUNK ? n - s : PRED_CHUNK;

@@ -12,7 +12,14 @@
  *     class, tensor protos [K*ppc, d]); prediction is the class of the
  *     nearest prototype, training minimises the GLVQ cost
  *     mu = (d+ - d-) / (d+ + d-) with SGD (batch 1 gives the incremental,
- *     sample-by-sample ILVQ-style learner).
+ *     sample-by-sample ILVQ-style learner);
+ *   - FL_ML_AE: an autoencoder, a dense ReLU net (hidden[]) whose linear
+ *     output has n_in units and is trained to reproduce its input (loss
+ *     (1/2d) sum_j (out_j - x_j)^2 per row; labels only select class
+ *     weights). It classifies nothing: fl_ml_model_anomaly gives each row's
+ *     reconstruction error, the novelty score of a detector trained on
+ *     normal rows only. fl_ml_model_predict / _predict_proba are for the
+ *     classifiers and must not be called on it.
  *
  * Training is plain C loops, single-threaded, seeded: the same model, data,
  * options and seed give the same bytes. A model is not thread-safe (it keeps
@@ -34,6 +41,7 @@ typedef enum fl_ml_model_kind_e {
   FL_ML_LOGREG = 0,
   FL_ML_MLP = 1,
   FL_ML_PROTO = 2,
+  FL_ML_AE = 3,
 } fl_ml_model_kind_t;
 
 typedef struct fl_ml_model_spec_s {
@@ -82,6 +90,10 @@ void fl_ml_model_predict(fl_ml_model_t *m, const float *x, size_t n,
  *  threshold other than argmax. */
 void fl_ml_model_predict_proba(fl_ml_model_t *m, const float *x, size_t n,
                                float *proba /* out */);
+/** AE only: reconstruction error (mean squared error over the n_in
+ *  features) of each of n rows into score. FL_EINVAL for another kind. */
+fl_status_t fl_ml_model_anomaly(fl_ml_model_t *m, const float *x, size_t n,
+                                float *score /* out */);
 /** PROTO only: sets each class's prototypes to rows of that class drawn
  *  (seeded) from ds rows idx[0..n) (the usual ILVQ seeding). Classes with no
  *  rows keep their prototypes. FL_EINVAL for another kind. */

@@ -41,6 +41,7 @@
 #include "common/base/alloc.h"
 #include "common/base/buf.h"
 #include "common/base/clock.h"
+#include "bench/fl/novelty.h"
 #include "bench/fl/server.h"
 #include "ml/agg.h"
 #include "ml/attack.h"
@@ -73,6 +74,8 @@ typedef struct cfg_s {
   fl_ml_attack_t attacks[MAX_LIST];
   uint64_t seed0;
   double operating_fpr;  /* NAN = argmax; else the false-alarm budget */
+  double novelty_fpr;    /* NAN = off; else the autoencoder's false-alarm budget */
+  fl_nov_opts_t nov;     /* the autoencoder (bench/fl/novelty.h) */
   double collusion;      /* fl_ml_agg_opts_t.collusion (0 = off) */
   double dir_cos;        /* direction filter bound, NAN = off */
   int quiet;
@@ -134,6 +137,19 @@ static void encode_pair(const fl_ml_raw_t *rtr, const fl_ml_raw_t *rte,
   fl_ml_encoder_free(enc);
 }
 
+/* Encodes rows tr[0..ntr) of raw as the training side (the encoder is
+ * fitted on them) and te[0..nte) as the test side. */
+static void encode_rows(const fl_ml_raw_t *raw, const uint32_t *tr, size_t ntr,
+                        const uint32_t *te, size_t nte, const fl_ml_encoder_opts_t *eo,
+                        data_t *d) {
+  fl_ml_raw_t rtr, rte;
+  fl_ml_raw_subset(raw, tr, ntr, &rtr);
+  fl_ml_raw_subset(raw, te, nte, &rte);
+  encode_pair(&rtr, &rte, NULL, eo, d);
+  fl_ml_raw_free(&rtr);
+  fl_ml_raw_free(&rte);
+}
+
 /* Stratified 80/20 split of raw, then encode (encoder fitted on the 80). */
 static void split_encode(const fl_ml_raw_t *raw, const fl_ml_encoder_opts_t *eo,
                          uint64_t seed, data_t *d) {
@@ -141,14 +157,74 @@ static void split_encode(const fl_ml_raw_t *raw, const fl_ml_encoder_opts_t *eo,
   size_t ntr = 0, nte = 0;
   if (fl_ml_split_stratified(raw->label, raw->n, 0.2, seed, &tr, &ntr, &te, &nte) < 0)
     die("split failed");
-  fl_ml_raw_t rtr, rte;
-  fl_ml_raw_subset(raw, tr, ntr, &rtr);
-  fl_ml_raw_subset(raw, te, nte, &rte);
-  encode_pair(&rtr, &rte, NULL, eo, d);
-  fl_ml_raw_free(&rtr);
-  fl_ml_raw_free(&rte);
+  encode_rows(raw, tr, ntr, te, nte, eo, d);
   fl_free(tr);
   fl_free(te);
+}
+
+/* --split novel (NSL-KDD): a validation split of KDDTrain+ that imitates
+ * what KDDTest+ does to a detector (attack kinds never seen in training)
+ * with training data only, so that detector settings can be chosen without
+ * looking at KDDTest+. Within each category (DoS, Probe, R2L, U2R) the attack
+ * names are ranked by training row count (ties by name) and every second one
+ * (ranks 2, 4, ...) is held out whole: its rows all go to the test side and
+ * never to training. The other rows are split 80/20, stratified by label. */
+static int ranks_before(const size_t *cnt, uint32_t x, uint32_t y) {
+  return cnt[x] != cnt[y] ? cnt[x] > cnt[y] : x < y;
+}
+
+static void novel_split_encode(const fl_ml_raw_t *raw, const fl_ml_encoder_opts_t *eo,
+                               uint64_t seed, data_t *d) {
+  uint32_t V = raw->label_vocab.n;
+  size_t *cnt = fl_calloc(V + 1, sizeof(size_t));
+  for (size_t i = 0; i < raw->n; i++) cnt[raw->label[i]]++;
+  uint8_t *held = fl_calloc(V + 1, 1);
+  uint32_t *names = fl_malloc((V + 1) * sizeof(uint32_t));
+  for (int32_t cat = 1; cat <= 4; cat++) {
+    uint32_t k = 0;
+    for (uint32_t v = 0; v < V; v++)
+      if (fl_ml_nsl_kdd_category(raw->label_vocab.s[v]) == cat) names[k++] = v;
+    /* Insertion sort (a category has at most a dozen names). */
+    for (uint32_t i = 1; i < k; i++)
+      for (uint32_t j = i; j > 0 && ranks_before(cnt, names[j], names[j - 1]); j--) {
+        uint32_t t = names[j];
+        names[j] = names[j - 1];
+        names[j - 1] = t;
+      }
+    for (uint32_t i = 1; i < k; i += 2) held[names[i]] = 1;
+  }
+  fprintf(stderr, "fl_bench: split novel: held-out attack kinds:");
+  for (uint32_t v = 0; v < V; v++)
+    if (held[v]) fprintf(stderr, " %s(%zu)", raw->label_vocab.s[v], cnt[v]);
+  fprintf(stderr, "\n");
+  uint32_t *keep = fl_malloc((raw->n + 1) * sizeof(uint32_t)),
+           *klab = fl_malloc((raw->n + 1) * sizeof(uint32_t)),
+           *te = fl_malloc((raw->n + 1) * sizeof(uint32_t));
+  size_t nk = 0, nte = 0;
+  for (size_t i = 0; i < raw->n; i++) {
+    if (held[raw->label[i]]) {
+      te[nte++] = (uint32_t)i;
+    } else {
+      keep[nk] = (uint32_t)i;
+      klab[nk++] = raw->label[i];
+    }
+  }
+  uint32_t *a = NULL, *b = NULL;
+  size_t na = 0, nb = 0;
+  if (fl_ml_split_stratified(klab, nk, 0.2, seed, &a, &na, &b, &nb) < 0) die("split failed");
+  uint32_t *tr = fl_malloc((na + 1) * sizeof(uint32_t));
+  for (size_t i = 0; i < na; i++) tr[i] = keep[a[i]];
+  for (size_t i = 0; i < nb; i++) te[nte++] = keep[b[i]];
+  encode_rows(raw, tr, na, te, nte, eo, d);
+  fl_free(tr);
+  fl_free(a);
+  fl_free(b);
+  fl_free(te);
+  fl_free(klab);
+  fl_free(keep);
+  fl_free(names);
+  fl_free(held);
+  fl_free(cnt);
 }
 
 static void load_data(const cfg_t *c, data_t *d) {
@@ -181,6 +257,9 @@ static void load_data(const cfg_t *c, data_t *d) {
       encode_pair(&raw, &raw2, &raw3, &eo, d);
       d->test_name = "KDDTest+";
       d->test2_name = "KDDTest-21";
+    } else if (strcmp(c->split, "novel") == 0) {
+      novel_split_encode(&raw, &eo, c->seed0, d);
+      d->test_name = "KDDTrain+ leave-attack-kinds-out";
     } else {
       split_encode(&raw, &eo, c->seed0, d);
       d->test_name = "KDDTrain+ 20% held out";
@@ -267,22 +346,36 @@ static void class_weights(const cfg_t *c, const fl_ml_dataset_t *ds, float *cw) 
 static struct {
   double fpr; /* NAN: decide at argmax */
   const fl_ml_dataset_t *calib;
-} op = {NAN, NULL};
+  double nov_fpr; /* NAN: no novelty override */
+} op = {NAN, NULL, NAN};
 
+/* nov: the run's autoencoder (NULL unless --novelty-fpr); t_nov its
+ * threshold, computed once per round by the caller. */
 static void evaluate(fl_ml_model_t *m, const fl_ml_dataset_t *ds, uint32_t K,
-                     fl_ml_metrics_t *out, int32_t *pred_keep) {
+                     fl_nov_t *nov, double t_nov, fl_ml_metrics_t *out, int32_t *pred_keep) {
   int32_t *pred = pred_keep ? pred_keep : fl_malloc(ds->n * sizeof(int32_t));
+  float *pr = NULL;
   if (isnan(op.fpr) || op.calib == NULL) {
     fl_ml_model_predict(m, ds->x, ds->n, pred);
   } else {
     size_t nc = op.calib->n > ds->n ? op.calib->n : ds->n;
-    float *pr = fl_malloc(nc * K * sizeof(float));
+    pr = fl_malloc(nc * K * sizeof(float));
     fl_ml_model_predict_proba(m, op.calib->x, op.calib->n, pr);
     double t = fl_ml_fpr_threshold(pr, op.calib->y, op.calib->n, K, op.fpr);
     fl_ml_model_predict_proba(m, ds->x, ds->n, pr);
     fl_ml_decide(pr, ds->n, K, t, pred);
-    fl_free(pr);
   }
+  if (nov) {
+    if (pr == NULL) {
+      pr = fl_malloc((ds->n + 1) * K * sizeof(float));
+      fl_ml_model_predict_proba(m, ds->x, ds->n, pr);
+    }
+    float *sc = fl_malloc((ds->n + 1) * sizeof(float));
+    fl_nov_score(nov, ds, sc);
+    fl_ml_novelty_override(pr, sc, ds->n, K, t_nov, pred);
+    fl_free(sc);
+  }
+  fl_free(pr);
   fl_ml_metrics(ds->y, pred, ds->n, K, out);
   if (!pred_keep) fl_free(pred);
 }
@@ -317,6 +410,15 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     if (cl[k].malicious && attack == FL_ML_ATTACK_LABELFLIP)
       fl_ml_attack_flip_labels(cl[k].ds.y, n, &ao);
     class_weights(c, &cl[k].ds, cl[k].cw);
+  }
+  /* The hybrid detector's autoencoder (--novelty-fpr), over the clients'
+   * own rows. */
+  fl_nov_t *nov = NULL;
+  if (!isnan(op.nov_fpr)) {
+    const fl_ml_dataset_t **cds = fl_malloc(N * sizeof *cds);
+    for (uint32_t k = 0; k < N; k++) cds[k] = &cl[k].ds;
+    nov = fl_nov_new(cds, N, &c->nov, seed);
+    fl_free(cds); /* fl_nov_new keeps its own copy of the pointers */
   }
   /* Model. */
   fl_ml_model_spec_t spec = {.n_in = d->train.d, .n_classes = K, .protos_per_class = 4};
@@ -441,7 +543,14 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     /* Evaluation (not timed). */
     memcpy(params->values, global, P * sizeof(float));
     fl_ml_metrics_t mt;
-    evaluate(m, &d->test, K, &mt, NULL);
+    double t_nov = NAN;
+    if (nov) {
+      double nms = fl_nov_round(nov, r);
+      t_nov = fl_nov_threshold(nov, op.nov_fpr);
+      if (!c->quiet)
+        fprintf(stderr, "  novelty round=%u train_ms=%.0f threshold=%.6g\n", r + 1, nms, t_nov);
+    }
+    evaluate(m, &d->test, K, nov, t_nov, &mt, NULL);
     res->acc_curve[r] = mt.accuracy;
     if (rounds_csv)
       fprintf(rounds_csv, "%s,%s,%s,%llu,%u,%.6f,%.6f,%u,%u,%.3f\n", c->dataset,
@@ -454,8 +563,10 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
   }
   memcpy(params->values, global, P * sizeof(float));
   res->pred = fl_malloc((d->test.n + 1) * sizeof(int32_t));
-  evaluate(m, &d->test, K, &res->m, res->pred);
-  if (d->test2_name) evaluate(m, &d->test2, K, &res->m2, NULL);
+  double t_fin = nov ? fl_nov_threshold(nov, op.nov_fpr) : NAN;
+  evaluate(m, &d->test, K, nov, t_fin, &res->m, res->pred);
+  if (d->test2_name) evaluate(m, &d->test2, K, nov, t_fin, &res->m2, NULL);
+  fl_nov_free(nov);
   res->asr = clean_pred ? fl_ml_asr(d->test.y, res->pred, clean_pred, d->test.n, -1, 0) : 0;
   res->round_ms /= c->rounds;
   res->train_ms /= c->rounds;
@@ -547,7 +658,10 @@ static void usage(void) {
           "usage: bench/run fl [options]\n"
           "  --dataset NAME     nsl-kdd (default), unsw-nb15, iris, segment, phishing,\n"
           "                     banana, botiot (--csv), csv (--csv, --columns)\n"
-          "  --split S          official (KDDTest+/KDDTest-21) or random (80/20); nsl-kdd\n"
+          "  --split S          official (KDDTest+/KDDTest-21), random (80/20) or novel\n"
+          "                     (80/20 of KDDTrain+ with every second attack kind of\n"
+          "                     each category held out whole: a training-only stand-in\n"
+          "                     for KDDTest+'s unseen attacks); nsl-kdd\n"
           "  --classes 2|5      binary or 5-class labels (nsl-kdd)\n"
           "  --clients N        clients (10)        --rounds R   rounds (10)\n"
           "  --local-epochs E   (1)                 --batch B    (64)\n"
@@ -576,6 +690,12 @@ static void usage(void) {
           "  --operating-fpr Q  decide 'attack' when 1 - P(normal) exceeds the score\n"
           "                     that a fraction Q of the TRAINING normal rows exceed\n"
           "                     (a false-alarm budget); default: argmax\n"
+          "  --novelty-fpr Q    hybrid detector: also flag rows whose reconstruction\n"
+          "                     error under a federated autoencoder of NORMAL rows\n"
+          "                     exceeds the score a fraction Q of the training normal\n"
+          "                     rows exceed (bench/fl/novelty.h); default off\n"
+          "  --novelty-hidden L autoencoder layers (32,8,32)\n"
+          "  --novelty-epochs E autoencoder local epochs per round (1)\n"
           "  --filter-collusion RHO  reject groups of near-identical updates (pairwise\n"
           "                     1 - cos <= RHO x the round's median; 0.1); in fl_ml_aggregate\n"
           "  --filter-dir C     reject updates whose cosine to the coordinate median < C\n"
@@ -613,6 +733,19 @@ static void parse_list(const char *s, int is_rule, cfg_t *c) {
   fl_free(t);
 }
 
+static void parse_hidden(const char *s, const char *what, uint32_t *hidden, uint32_t *n) {
+  char *t = fl_strdup(s), *save = NULL;
+  *n = 0;
+  for (char *tok = strtok_r(t, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    if (*n == FL_ML_MAX_HIDDEN) die("too many hidden layers in %s", what);
+    double v = num_arg(tok, what);
+    if (v < 1 || v > 65536 || v != floor(v)) die("bad layer size '%s' in %s", tok, what);
+    hidden[(*n)++] = (uint32_t)v;
+  }
+  fl_free(t);
+  if (*n == 0) die("%s needs at least one layer size", what);
+}
+
 static void parse_args(int argc, char **argv, cfg_t *c) {
   static const struct option opts[] = {
       {"dataset", 1, 0, 'd'}, {"split", 1, 0, 'S'}, {"classes", 1, 0, 'k'},
@@ -630,13 +763,15 @@ static void parse_args(int argc, char **argv, cfg_t *c) {
       {"operating-fpr", 1, 0, 30}, {"filter-collusion", 1, 0, 31}, {"filter-dir", 1, 0, 32},
       {"filter-rule", 1, 0, 13}, {"filter-max-norm", 1, 0, 14}, {"norm-window", 1, 0, 15},
       {"ledger-net", 1, 0, 16}, {"fl-round", 0, 0, 17},
+      {"novelty-hidden", 1, 0, 33}, {"novelty-fpr", 1, 0, 34}, {"novelty-epochs", 1, 0, 35},
       {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
   int ch, mal_set = 0;
   while ((ch = getopt_long(argc, argv, "hq", opts, NULL)) != -1) {
     switch (ch) {
     case 'd': c->dataset = optarg; break;
     case 'S':
-      if (strcmp(optarg, "official") && strcmp(optarg, "random")) die("--split official|random");
+      if (strcmp(optarg, "official") && strcmp(optarg, "random") && strcmp(optarg, "novel"))
+        die("--split official|random|novel");
       c->split = optarg;
       break;
     case 'k':
@@ -648,16 +783,16 @@ static void parse_args(int argc, char **argv, cfg_t *c) {
     case 'e': c->local_epochs = (uint32_t)num_arg(optarg, "--local-epochs"); break;
     case 'b': c->batch = (uint32_t)num_arg(optarg, "--batch"); break;
     case 'M': c->model = optarg; break;
-    case 'H': {
-      char *t = fl_strdup(optarg), *save = NULL;
-      c->n_hidden = 0;
-      for (char *tok = strtok_r(t, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (c->n_hidden == FL_ML_MAX_HIDDEN) die("too many hidden layers");
-        c->hidden[c->n_hidden++] = (uint32_t)num_arg(tok, "--hidden");
-      }
-      fl_free(t);
+    case 'H': parse_hidden(optarg, "--hidden", c->hidden, &c->n_hidden); break;
+    case 33: parse_hidden(optarg, "--novelty-hidden", c->nov.hidden, &c->nov.n_hidden); break;
+    case 35:
+      c->nov.epochs = (uint32_t)num_arg(optarg, "--novelty-epochs");
+      if (c->nov.epochs < 1 || c->nov.epochs > 100) die("--novelty-epochs 1..100");
       break;
-    }
+    case 34:
+      c->novelty_fpr = num_arg(optarg, "--novelty-fpr");
+      if (c->novelty_fpr < 0 || c->novelty_fpr >= 1) die("--novelty-fpr must be in [0, 1)");
+      break;
     case 'O':
       if (strcmp(optarg, "adam") == 0) c->opt = FL_ML_OPT_ADAM;
       else if (strcmp(optarg, "sgd") == 0) c->opt = FL_ML_OPT_SGD;
@@ -809,7 +944,9 @@ int main(int argc, char **argv) {
              .hidden = {64, 32}, .n_hidden = 2, .opt = FL_ML_OPT_ADAM, .seed0 = 1,
              .n_rules = 1, .rules = {FL_ML_RULE_FEDAVG}, .n_attacks = 1,
              .scale_kind = FL_ML_SCALE_MINMAX, .log_threshold = 100, .feat_clip = 1,
-             .operating_fpr = NAN, .dir_cos = NAN,
+             .operating_fpr = NAN, .dir_cos = NAN, .novelty_fpr = NAN,
+             .nov = {.n_hidden = 3, .hidden = {32, 8, 32}, .lr = 1e-3f, .batch = 64,
+                     .epochs = 1},
              .attacks = {FL_ML_ATTACK_NONE}};
   parse_args(argc, argv, &c);
   char *dd = NULL;
@@ -830,6 +967,9 @@ int main(int argc, char **argv) {
           d.n_classes, now_ms() - tl);
   int has2 = d.test2_name != NULL;
   op.fpr = c.operating_fpr;
+  op.nov_fpr = c.novelty_fpr;
+  if (c.ledger_net && !isnan(c.novelty_fpr))
+    die("--novelty-fpr is a plain-FL detector; the ledger runs do not carry its autoencoder");
   op.calib = &d.train;
 
   char *rounds_path = fl_sprintf("%s/%s-rounds.csv", c.out_dir, name);
@@ -940,10 +1080,10 @@ int main(int argc, char **argv) {
   /* The table. */
   printf("\nFL (%s): dataset=%s test=%s clients=%u rounds=%u local_epochs=%u "
          "model=%s opt=%s alpha=%g malicious=%g seeds=%u operating_fpr=%g collusion=%g "
-         "dir_cos=%g\n",
+         "dir_cos=%g novelty_fpr=%g\n",
          c.ledger_net ? "through the ledger" : "plain, in-process", c.dataset, d.test_name, c.clients, c.rounds, c.local_epochs, c.model,
          c.opt == FL_ML_OPT_ADAM ? "adam" : "sgd", c.alpha, c.malicious, c.seeds,
-         c.operating_fpr, c.collusion, c.dir_cos);
+         c.operating_fpr, c.collusion, c.dir_cos, c.novelty_fpr);
   printf("%-10s %-10s %-17s %-7s %-7s %-17s %-7s %-8s %-8s %-7s %-9s %-9s\n", "rule", "attack",
          "accuracy", "prec", "recall", "F1", "FPR", has2 ? "acc(t2)" : "-", "mal_acc",
          "ASR", "round_ms", "KB/round");

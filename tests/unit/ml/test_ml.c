@@ -624,6 +624,9 @@ static void test_gradients(void **state) {
   gradcheck(&lr3);
   gradcheck(&mlp);
   gradcheck(&pro);
+  fl_ml_model_spec_t ae = {.kind = FL_ML_AE, .n_in = 6, .n_classes = 3, .n_hidden = 2,
+                           .hidden = {5, 3}};
+  gradcheck(&ae);
   fl_ml_model_t *m = NULL;
   fl_ml_model_spec_t bad = {.kind = FL_ML_MLP, .n_in = 6, .n_classes = 3};
   assert_int_equal(fl_ml_model_new(&bad, 1, &m), FL_EINVAL);
@@ -1092,6 +1095,94 @@ static void test_metrics(void **state) {
   fl_ml_decide(pr, 6, 3, 0.5, dec);
   const int32_t want_dec2[] = {0, 0, 0, 0, 2, 0};
   assert_memory_equal(dec, want_dec2, sizeof want_dec2);
+
+  /* The same quantile for any score (no flip): normal rows' novelty 0.1,
+   * 0.4, 0.2, 0.3. */
+  const float nov[] = {0.1f, 0.4f, 0.2f, 0.3f, 5.0f, 0.05f};
+  assert_true(fabs(fl_ml_score_threshold(nov, 1, yy, 6, 0.5, 0) - 0.3) < 1e-6);
+  assert_true(fabs(fl_ml_score_threshold(nov, 1, yy, 6, 0, 0) - 0.4) < 1e-6);
+  /* Novelty override at that 0.3 (the row scoring it stays normal): argmax decisions 0 0 0 0 2 0; row 1 (0.4,
+   * normal by the classifier) becomes its most probable attack class 1,
+   * row 4 stays 2 (already an attack), row 5 (0.05) stays normal. */
+  fl_ml_decide(pr, 6, 3, 0.5, dec);
+  fl_ml_novelty_override(pr, nov, 6, 3, fl_ml_score_threshold(nov, 1, yy, 6, 0.5, 0), dec);
+  const int32_t want_nov[] = {0, 1, 0, 0, 2, 0};
+  assert_memory_equal(dec, want_nov, sizeof want_nov);
+}
+
+/* An autoencoder trained on one class reconstructs that class better than
+ * rows unlike it: the novelty detector's premise. */
+static void test_autoencoder(void **state) {
+  (void)state;
+  fl_ml_dataset_t tr, te;
+  blobs(&tr, 900, 1);
+  blobs(&te, 300, 2);
+  uint32_t *idx = fl_malloc(300 * sizeof(uint32_t));
+  size_t n0 = 0;
+  for (uint32_t i = 0; i < tr.n; i++)
+    if (tr.y[i] == 0) idx[n0++] = i;
+  fl_ml_model_spec_t spec = {.kind = FL_ML_AE, .n_in = 4, .n_classes = 3, .n_hidden = 2,
+                             .hidden = {8, 2}};
+  fl_ml_model_t *m = NULL, *m2 = NULL;
+  assert_int_equal(fl_ml_model_new(&spec, 3, &m), FL_OK);
+  assert_int_equal(fl_ml_model_new(&spec, 3, &m2), FL_OK);
+  assert_int_equal(fl_ml_model_cparams(m)->n_values, (4 * 8 + 8) + (8 * 2 + 2) + (2 * 4 + 4));
+  float *sc = fl_malloc(te.n * sizeof(float));
+  assert_int_equal(fl_ml_model_anomaly(m, te.x, te.n, sc), FL_OK);
+  double before0 = 0;
+  for (size_t i = 0; i < te.n; i++)
+    if (te.y[i] == 0) before0 += sc[i];
+  fl_ml_train_opts_t o = {.opt = FL_ML_OPT_ADAM, .lr = 0.01f, .batch = 16, .epochs = 30,
+                          .seed = 4};
+  double loss = 0;
+  assert_int_equal(fl_ml_train(m, &tr, idx, n0, &o, &loss), FL_OK);
+  assert_int_equal(fl_ml_train(m2, &tr, idx, n0, &o, NULL), FL_OK);
+  assert_true(isfinite(loss));
+  assert_memory_equal(fl_ml_model_cparams(m)->values, fl_ml_model_cparams(m2)->values,
+                      fl_ml_model_cparams(m)->n_values * sizeof(float));
+  assert_int_equal(fl_ml_model_anomaly(m, te.x, te.n, sc), FL_OK);
+  /* Mean score per class, and how many rows of the other classes score
+   * above the largest class-0 score but one in twenty. */
+  double mean[3] = {0}, cnt[3] = {0};
+  float *s0 = fl_malloc(te.n * sizeof(float));
+  size_t k0 = 0;
+  for (size_t i = 0; i < te.n; i++) {
+    mean[te.y[i]] += sc[i];
+    cnt[te.y[i]]++;
+    if (te.y[i] == 0) s0[k0++] = sc[i];
+  }
+  for (int c = 0; c < 3; c++) mean[c] /= cnt[c];
+  assert_true(mean[0] < before0 / cnt[0] / 4); /* training reduced the error */
+  assert_true(mean[1] > 5 * mean[0]);
+  assert_true(mean[2] > 5 * mean[0]);
+  int32_t *all0 = fl_calloc(k0, sizeof(int32_t));
+  double t = fl_ml_score_threshold(s0, 1, all0, k0, 0.05, 0);
+  size_t caught = 0, others = 0;
+  for (size_t i = 0; i < te.n; i++)
+    if (te.y[i] != 0) {
+      others++;
+      caught += sc[i] > t;
+    }
+  if (caught * 100 < others * 95) fail_msg("only %zu of %zu novel rows above t=%g", caught, others, t);
+  /* Not a classifier, and a classifier has no reconstruction error. */
+  fl_ml_model_spec_t mlp = {.kind = FL_ML_MLP, .n_in = 4, .n_classes = 3, .n_hidden = 1,
+                            .hidden = {4}};
+  fl_ml_model_t *c = NULL;
+  assert_int_equal(fl_ml_model_new(&mlp, 1, &c), FL_OK);
+  assert_int_equal(fl_ml_model_anomaly(c, te.x, te.n, sc), FL_EINVAL);
+  fl_ml_model_spec_t bad = {.kind = FL_ML_AE, .n_in = 4, .n_classes = 3};
+  fl_ml_model_t *b = NULL;
+  assert_int_equal(fl_ml_model_new(&bad, 1, &b), FL_EINVAL);
+  assert_null(b);
+  fl_ml_model_free(c);
+  fl_free(all0);
+  fl_free(s0);
+  fl_free(sc);
+  fl_ml_model_free(m2);
+  fl_ml_model_free(m);
+  fl_free(idx);
+  fl_ml_dataset_free(&tr);
+  fl_ml_dataset_free(&te);
 }
 
 int main(void) {
@@ -1112,6 +1203,7 @@ int main(void) {
       cmocka_unit_test(test_agg_determinism),
       cmocka_unit_test(test_attacks),
       cmocka_unit_test(test_metrics),
+      cmocka_unit_test(test_autoencoder),
   };
   return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
 }
