@@ -380,6 +380,29 @@ static void evaluate(fl_ml_model_t *m, const fl_ml_dataset_t *ds, uint32_t K,
   if (!pred_keep) fl_free(pred);
 }
 
+/* The global model's download: its blob size (dies if not finite). */
+static size_t download(fl_ml_tensors_t *gl_t, const float *global) {
+  memcpy(gl_t->values, global, gl_t->n_values * sizeof(float));
+  fl_sbuf_t blob = {0};
+  if (fl_ml_blob_encode(gl_t, &blob) < 0) die("global model not finite (diverged)");
+  size_t len = blob.len;
+  fl_sbuf_free(&blob);
+  return len;
+}
+
+/* Client k's local training in round r from the global model (P values);
+ * its update (trained - global) into u. */
+static void train_client(fl_ml_model_t *m, const float *global, size_t P,
+                         fl_ml_train_opts_t *to, uint64_t seed, uint32_t r, uint32_t k,
+                         const client_t *ck, float *u) {
+  float *w = fl_ml_model_params(m)->values;
+  memcpy(w, global, P * sizeof(float));
+  to->seed = seed * 1000003ull + (uint64_t)r * 7919ull + k;
+  to->class_weight = ck->cw;
+  if (fl_ml_train(m, &ck->ds, ck->idx, ck->ds.n, to, NULL) < 0) die("training failed");
+  for (size_t j = 0; j < P; j++) u[j] = w[j] - global[j];
+}
+
 static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
                     fl_ml_attack_t attack, uint64_t seed, const int32_t *clean_pred,
                     FILE *rounds_csv, run_t *res) {
@@ -481,29 +504,44 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
   memcpy(gl_t.values, global, P * sizeof(float));
   fl_bsrv_begin(srv, &st);
   for (uint32_t r = 0; r < c->rounds; r++) {
+    /* fl-round through the ledger: the round's download and training run
+     * first alone (timed: plain FL's shared part, nothing of the ledger in
+     * flight), then again below with the early submissions overlapping the
+     * training (the ledger round's). Same seeds: the same updates (checked). */
+    float *solo = NULL;
+    double solo_ms = 0;
+    if (c->fl_round && c->ledger_net) {
+      double ts = now_ms();
+      solo = fl_malloc(((size_t)N * P + 1) * sizeof(float));
+      (void)download(&gl_t, global);
+      for (uint32_t k = 0; k < N; k++)
+        train_client(m, global, P, &to, seed, r, k, &cl[k], solo + (size_t)k * P);
+      solo_ms = now_ms() - ts;
+    }
     double t0 = now_ms();
     /* Global model download, as a blob. */
-    memcpy(gl_t.values, global, P * sizeof(float));
-    fl_sbuf_t gblob = {0};
-    if (fl_ml_blob_encode(&gl_t, &gblob) < 0) die("global model not finite (diverged)");
-    bytes_total += (double)gblob.len * N;
-    bytes_plain += (double)gblob.len * N;
-    fl_sbuf_free(&gblob);
+    double glen = (double)download(&gl_t, global);
+    bytes_total += glen * N;
+    bytes_plain += glen * N;
     /* 1. local training. */
     uint32_t nb = 0;
     for (uint32_t k = 0; k < N; k++) {
-      memcpy(params->values, global, P * sizeof(float));
-      to.seed = seed * 1000003ull + (uint64_t)r * 7919ull + k;
-      to.class_weight = cl[k].cw;
-      if (fl_ml_train(m, &cl[k].ds, cl[k].idx, cl[k].ds.n, &to, NULL) < 0)
-        die("training failed");
       float *u = upd + (size_t)k * P;
-      for (size_t j = 0; j < P; j++) u[j] = params->values[j] - global[j];
+      train_client(m, global, P, &to, seed, r, k, &cl[k], u);
       w[k] = (double)cl[k].ds.n;
       if (!cl[k].malicious || attack == FL_ML_ATTACK_LABELFLIP)
         memcpy(benign + (size_t)nb++ * P, u, P * sizeof(float));
+      /* Pipelining: an update nothing changes any more (every client but
+       * those of update attacks, which need the benign updates) goes to the
+       * server now, as an edge client submits when its own training ends;
+       * the ledger server sends it while the next clients train. */
+      if (!(cl[k].malicious && fl_ml_attack_is_update(attack)))
+        fl_bsrv_submit_early(srv, r, k, u);
     }
     double t1 = now_ms();
+    if (solo && memcmp(solo, upd, (size_t)N * P * sizeof(float)) != 0)
+      die("round %u: training twice on the same seeds gave different updates", r);
+    fl_free(solo);
     /* 2. update attacks. */
     if (fl_ml_attack_is_update(attack)) {
       fl_rng_t arng;
@@ -517,7 +555,7 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     fl_ml_agg_opts_t ag = {.rule = rule, .clip_norm = c->clip, .collusion = c->collusion, .dir_filter = !isnan(c->dir_cos), .dir_min_cos = isnan(c->dir_cos) ? 0 : c->dir_cos};
     ag.f = f0; /* the server lowers f to what the accepted count allows */
     fl_bsrv_round_t sr = {.round = r, .updates = upd, .ag = &ag, .global = global,
-                          .accepted = accepted, .selected = sel};
+                          .accepted = accepted, .selected = sel, .solo_ms = solo_ms};
     fl_bsrv_round(srv, &sr);
     uint32_t na = sr.n_accepted;
     bytes_total += sr.bytes;

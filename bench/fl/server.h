@@ -19,6 +19,11 @@
  * references, and the ledger server also runs a plain server on the same
  * updates ("shadow") and counts every round where the two differ.
  *
+ * Pipelining: run_one hands each update that is final when its client's
+ * training ends to fl_bsrv_submit_early at once (as an edge client submits
+ * when it is done); the ledger server sends it while later clients train,
+ * and fl_bsrv_round submits the rest (update attackers') and closes.
+ *
  * Ownership: a server is created once per process (fl_bsrv_*_new), starts
  * a task per run (fl_bsrv_begin) and is freed with fl_bsrv_free. Every
  * function dies (exit 2 with a message) on an error: a benchmark that
@@ -71,6 +76,10 @@ typedef struct fl_bsrv_round_s {
   const fl_ml_agg_opts_t *ag;    /* the run's aggregation options (f before
                                     lowering); plain passes it to
                                     fl_ml_aggregate whole */
+  double solo_ms;                /* fl-round: this round's download and training
+                                    timed alone, before the same training ran
+                                    again overlapped with the early submissions
+                                    (0 = not measured); for the summary */
   /* in/out */
   float *global;                 /* the round's start model in, the new one out */
   /* out (arrays of n_clients, allocated by the caller) */
@@ -78,7 +87,9 @@ typedef struct fl_bsrv_round_s {
   uint8_t *selected;             /* entered the aggregate */
   uint32_t n_accepted;
   double bytes;                  /* bytes moved this round (see bench/README.md) */
-  double server_ms;              /* wall time of the round's server part */
+  double server_ms;              /* wall time of the round's server part (ledger:
+                                    fl_bsrv_round plus the caller's time inside
+                                    this round's fl_bsrv_submit_early calls) */
   double agg_ms;                 /* plain: fl_ml_aggregate alone; ledger: = server_ms */
   double plain_ms;               /* ledger: the shadow plain server's time */
   double plain_bytes;            /* ledger: the shadow plain server's bytes */
@@ -94,6 +105,20 @@ fl_bsrv_t *fl_bsrv_ledger_new(const char *net_file, uint32_t n_clients);
 
 /** Starts a run (a new task on the ledger). */
 void fl_bsrv_begin(fl_bsrv_t *s, const fl_bsrv_task_t *t);
+/** Early submission (pipelining): client k's update for round `round` is
+ *  final now, while later clients are still training; call it right after
+ *  client k's local training when nothing will change the update any more
+ *  (honest clients, label-flip clients: not the clients of update attacks).
+ *  update: n_params floats, copied; the same values must be row k of
+ *  fl_bsrv_round's updates (checked by the ledger server, which dies if
+ *  not). The ledger server builds and signs the SubmitUpdate here and sends
+ *  it from a background thread that runs its network loop until
+ *  fl_bsrv_round, which submits the clients not sent early, waits for all
+ *  and closes the round as before. The plain server ignores it (its
+ *  in-process work stays in fl_bsrv_round). At most once per client and
+ *  round; round must be the next fl_bsrv_round's. Call from the thread
+ *  that calls fl_bsrv_round. */
+void fl_bsrv_submit_early(fl_bsrv_t *s, uint32_t round, uint32_t k, const float *update);
 /** Runs one round. */
 void fl_bsrv_round(fl_bsrv_t *s, fl_bsrv_round_t *r);
 /** Ends the run (frees its state; the server stays usable). */
@@ -151,11 +176,15 @@ typedef struct fl_bsrv_ops_s {
   void (*round)(fl_bsrv_t *s, fl_bsrv_round_t *r);
   void (*end)(fl_bsrv_t *s);
   void (*free)(fl_bsrv_t *s);
+  /* NULL: fl_bsrv_submit_early does nothing */
+  void (*submit_early)(fl_bsrv_t *s, uint32_t round, uint32_t k, const float *update);
 } fl_bsrv_ops_t;
 
 struct fl_bsrv_s {
   const fl_bsrv_ops_t *ops;
   uint64_t mismatches, hash_failures, rounds;
+  double solo_ms;       /* sum of fl_bsrv_round_t.solo_ms */
+  uint64_t solo_rounds; /* rounds that had one */
 };
 
 /** die() of the benchmark. */

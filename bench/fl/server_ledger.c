@@ -9,8 +9,9 @@
  *      (fl_edge_submission_build: update blob, SHA-256, signature over
  *      (task, round, hash) with the client's own key, the data-batch hash
  *      of its rows, timestamp and id) and submits it through the gateway of
- *      its organisation's peer with its own identity; all N are in flight at
- *      once and each waits for its commit status (VALID required); the
+ *      its organisation's peer with its own identity (early, see below, or
+ *      all at once in ledger_round) and each waits for its commit status
+ *      (VALID required); the
  *      endorsed response is the update record (ACCEPTED / REJECTED reason);
  *   2. the admin submits CloseRound (the round keeper's transaction; the
  *      runner plays the keeper, closing as soon as every submission is
@@ -19,6 +20,19 @@
  *      model's hash are read back; the blob's SHA-256 must equal the hash in
  *      both records, and its layout the task's; its values become the
  *      global model.
+ * Pipelining (fl_bsrv_submit_early): a client whose update is final as
+ * soon as its local training ends builds and signs its SubmitUpdate right
+ * then, in the caller's thread, and hands it to a background thread that
+ * runs the network loop (submit, commit status) while the next clients
+ * train; ledger_round takes the loop back (stops and joins that thread),
+ * submits the remaining clients (those of update attacks, whose updates
+ * need the benign ones), and goes on with 1-3 as above. Only the loop's
+ * owner touches the loop, the clients and the ops: the background thread
+ * between the first early submission of a round and ledger_round, the
+ * caller's thread otherwise; the queue of clients to send is under a mutex.
+ * mlupdate scores an update against the previous rounds' statistics only
+ * (round/<t>/<r>) and updates of different clients never conflict, so the
+ * order of submission changes no record.
  * Then the shadow plain server (server_plain.c, filter rule "ledger") runs
  * on the same updates and start model, and the round counts as a mismatch
  * unless the accepted set, the selection and the new model's bytes are all
@@ -98,6 +112,8 @@ typedef struct conn_s {
   int resent;  /* this round's update was sent again after a lookup */
   int skip; /* this round's update is not finite: it cannot be sent (plain
                cannot encode it either, and rejects it) */
+  int early;    /* this round's update came through fl_bsrv_submit_early */
+  double bytes; /* this round's SubmitUpdate: blob, arguments, creator */
 } conn_t;
 
 struct ledger_s {
@@ -121,9 +137,27 @@ struct ledger_s {
   double retries;
   float *sh_global;
   uint8_t *sh_acc, *sh_sel;
+  /* pipelining (fl_bsrv_submit_early) */
+  uv_async_t wake;     /* tells the loop thread that q has clients */
+  uv_mutex_t mu;       /* q, nq, stop */
+  uv_thread_t thr;
+  int thr_on;          /* the loop thread runs: the caller's thread keeps off the loop */
+  int stop;
+  uint32_t *q, nq;     /* clients whose built submission is to be sent */
+  uint32_t *q2;        /* the loop owner's copy of q */
+  uint32_t early_round, n_early;
+  float *early_upd;    /* N x P: what each early client sent */
+  double early_ms;     /* the caller's time in this round's fl_bsrv_submit_early */
+  double early_t0;     /* when the round's first early submission was made */
+  int no_early;        /* FL_BENCH_EARLY=0: ignore fl_bsrv_submit_early */
+  double thr_cpu_ms;   /* CPU time of this round's loop thread (written by it, read after
+                          the join) */
 };
 
 static double now_ms(void) { return (double)fl_mono_ns() / 1e6; }
+
+static void on_wake(uv_async_t *h);
+static void stop_thread(ledger_t *L);
 
 static void sleep_us(long us) {
   struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (us % 1000000) * 1000};
@@ -306,6 +340,13 @@ fl_bsrv_t *fl_bsrv_ledger_new(const char *net_file, uint32_t n_clients) {
     }
   qsort(cand, nc, sizeof *cand, cmp_cand);
   if (uv_loop_init(&L->loop) != 0) fl_bsrv_die("uv_loop_init failed");
+  if (uv_mutex_init(&L->mu) != 0 || uv_async_init(&L->loop, &L->wake, on_wake) != 0)
+    fl_bsrv_die("cannot set up the loop thread's queue");
+  L->wake.data = L;
+  const char *ev = getenv("FL_BENCH_EARLY");
+  L->no_early = ev != NULL && strcmp(ev, "0") == 0;
+  L->q = fl_calloc(n_clients + 1, sizeof *L->q);
+  L->q2 = fl_calloc(n_clients + 1, sizeof *L->q2);
   L->cl = fl_calloc(n_clients, sizeof *L->cl);
   for (uint32_t k = 0; k < n_clients; k++) {
     const org_t *o = &L->orgs[cand[k].org];
@@ -333,6 +374,13 @@ fl_bsrv_t *fl_bsrv_ledger_new(const char *net_file, uint32_t n_clients) {
 static void ledger_end(fl_bsrv_t *s) {
   ledger_t *L = (ledger_t *)s;
   if (!L->in_run) return;
+  stop_thread(L);
+  wait_all(L); /* early submissions of a round that never ran */
+  for (uint32_t k = 0; k < L->N; k++) L->cl[k].early = 0;
+  L->n_early = 0;
+  L->early_ms = 0;
+  fl_free(L->early_upd);
+  L->early_upd = NULL;
   fl_bsrv_plain_run_free(L->shadow);
   L->shadow = NULL;
   fl_ml_tensors_free(&L->layout);
@@ -358,8 +406,12 @@ static void ledger_free(fl_bsrv_t *s) {
   fl_client_close(L->admin.c, on_closed, L);
   L->pending++;
   wait_all(L);
+  uv_close((uv_handle_t *)&L->wake, NULL);
   uv_run(&L->loop, UV_RUN_DEFAULT);
   (void)uv_loop_close(&L->loop);
+  uv_mutex_destroy(&L->mu);
+  fl_free(L->q);
+  fl_free(L->q2);
   for (uint32_t k = 0; k < L->N; k++) conn_free(&L->cl[k]);
   conn_free(&L->admin);
   fl_free(L->cl);
@@ -375,9 +427,10 @@ static void ledger_free(fl_bsrv_t *s) {
 }
 
 /* Submits (then waits for the commit status) or evaluates args through cn;
- * the caller waits (wait_all). */
-static void call(ledger_t *L, conn_t *cn, int submit, const fl_buf_t *args, size_t n,
-                 const fl_buf_t *blobs, size_t nb) {
+ * the caller waits (wait_all). A call that cannot start is finished at once
+ * with its status (the loop thread must not die; check_op reports it). */
+static fl_status_t call_try(ledger_t *L, conn_t *cn, int submit, const fl_buf_t *args, size_t n,
+                            const fl_buf_t *blobs, size_t nb) {
   op_reset(&cn->op, L);
   cn->op.c = cn->c;
   cn->op.t_start = now_ms();
@@ -385,9 +438,131 @@ static void call(ledger_t *L, conn_t *cn, int submit, const fl_buf_t *args, size
                             .blobs = blobs, .n_blobs = nb};
   fl_status_t rc = submit ? fl_client_submit(cn->c, &p, false, on_submitted, &cn->op, NULL)
                           : fl_client_evaluate(cn->c, &p, on_result, &cn->op);
+  if (rc != FL_OK) {
+    cn->op.st = rc;
+    snprintf(cn->op.err, sizeof cn->op.err, "%.*s could not be started", (int)args[0].len,
+             (const char *)args[0].data);
+    cn->op.done = 1;
+    return rc;
+  }
+  L->pending++;
+  return FL_OK;
+}
+static void call(ledger_t *L, conn_t *cn, int submit, const fl_buf_t *args, size_t n,
+                 const fl_buf_t *blobs, size_t nb) {
+  fl_status_t rc = call_try(L, cn, submit, args, n, blobs, nb);
   if (rc != FL_OK) fl_bsrv_die("%.*s: %s", (int)args[0].len, (const char *)args[0].data,
                                fl_status_str(rc));
-  L->pending++;
+}
+
+/* Builds client k's SubmitUpdate of `round` from its update u exactly as
+ * fedledger-edge does (fl_edge_submission_build: blob, SHA-256, the client's
+ * signature, data-batch hash) into cn->sub and counts its bytes. Uses no
+ * loop state (the caller's thread may run it while the loop thread runs).
+ * Returns 0 when u is not finite: it cannot be sent (cn->skip). */
+static int prepare(ledger_t *L, uint32_t k, uint32_t round, const float *u) {
+  conn_t *cn = &L->cl[k];
+  size_t P = L->layout.n_values;
+  fl_edge_submission_clear(&cn->sub);
+  memcpy(L->layout.values, u, P * sizeof(float));
+  cn->skip = 0;
+  cn->resent = 0;
+  cn->bytes = 0;
+  for (size_t j = 0; j < P && !cn->skip; j++) cn->skip = !isfinite(L->layout.values[j]);
+  if (cn->skip) return 0;
+  uint8_t dh[32];
+  fl_edge_data_hash(L->rows_hash + 32 * (size_t)k, fl_wall_ms(), cn->client_id, dh);
+  fl_status_t rc = fl_edge_submission_build(fl_client_identity_signer(cn->id), L->task, round,
+                                            &L->layout, (uint64_t)L->samples[k], dh, &cn->sub);
+  if (rc != FL_OK) fl_bsrv_die("client %u: cannot build its update: %s", k, fl_status_str(rc));
+  fl_buf_t args[7];
+  fl_edge_submission_args(&cn->sub, L->task, args);
+  for (int i = 0; i < 7; i++) cn->bytes += (double)args[i].len;
+  cn->bytes += (double)cn->sub.blob.len + (double)fl_client_identity_creator(cn->id).len;
+  return 1;
+}
+
+/* Sends the submission prepare() built (the loop's owner only). */
+static fl_status_t send_update(ledger_t *L, conn_t *cn) {
+  fl_buf_t args[7];
+  fl_edge_submission_args(&cn->sub, L->task, args);
+  fl_buf_t blob = fl_sbuf_view(&cn->sub.blob);
+  return call_try(L, cn, 1, args, 7, &blob, 1);
+}
+
+/* ---- the loop thread (pipelining) ------------------------------------------ */
+
+/* Sends every queued early submission (the loop's owner only). */
+static void drain(ledger_t *L) {
+  uv_mutex_lock(&L->mu);
+  uint32_t n = L->nq;
+  memcpy(L->q2, L->q, n * sizeof *L->q);
+  L->nq = 0;
+  uv_mutex_unlock(&L->mu);
+  for (uint32_t i = 0; i < n; i++) (void)send_update(L, &L->cl[L->q2[i]]);
+}
+
+static void on_wake(uv_async_t *h) { drain(h->data); }
+
+static void loop_thread(void *arg) {
+  ledger_t *L = arg;
+  for (;;) {
+    uv_mutex_lock(&L->mu);
+    int stop = L->stop;
+    uv_mutex_unlock(&L->mu);
+    if (stop) break;
+    uv_run(&L->loop, UV_RUN_ONCE);
+  }
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) == 0)
+    L->thr_cpu_ms += (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Takes the loop back from the loop thread (if it runs) and sends what is
+ * still queued. The ops it started keep going under wait_all. */
+static void stop_thread(ledger_t *L) {
+  if (!L->thr_on) return;
+  uv_mutex_lock(&L->mu);
+  L->stop = 1;
+  uv_mutex_unlock(&L->mu);
+  if (uv_async_send(&L->wake) != 0) fl_bsrv_die("uv_async_send failed");
+  if (uv_thread_join(&L->thr) != 0) fl_bsrv_die("cannot join the loop thread");
+  L->thr_on = 0;
+  drain(L);
+}
+
+static void ledger_submit_early(fl_bsrv_t *s, uint32_t round, uint32_t k, const float *u) {
+  ledger_t *L = (ledger_t *)s;
+  if (L->no_early) return; /* FL_BENCH_EARLY=0: everything in ledger_round */
+  double t = now_ms();
+  if (!L->in_run) fl_bsrv_die("fl_bsrv_submit_early outside a run");
+  if (k >= L->N) fl_bsrv_die("fl_bsrv_submit_early: client %u of %u", k, L->N);
+  if (L->n_early > 0 && round != L->early_round)
+    fl_bsrv_die("fl_bsrv_submit_early: round %u while round %u is open", round, L->early_round);
+  conn_t *cn = &L->cl[k];
+  if (cn->early) fl_bsrv_die("fl_bsrv_submit_early: client %u twice in round %u", k, round);
+  if (L->n_early == 0) L->early_t0 = t;
+  L->early_round = round;
+  L->n_early++;
+  cn->early = 1;
+  size_t P = L->layout.n_values;
+  memcpy(L->early_upd + (size_t)k * P, u, P * sizeof(float));
+  /* cn's op of the previous round is finished and not queued: the loop
+   * thread does not touch it until k is in the queue. */
+  op_reset(&cn->op, L);
+  if (prepare(L, k, round, u)) {
+    if (!L->thr_on) {
+      L->stop = 0; /* the thread is not running: no lock needed */
+      if (uv_thread_create(&L->thr, loop_thread, L) != 0)
+        fl_bsrv_die("cannot start the loop thread");
+      L->thr_on = 1;
+    }
+    uv_mutex_lock(&L->mu);
+    L->q[L->nq++] = k;
+    uv_mutex_unlock(&L->mu);
+    if (uv_async_send(&L->wake) != 0) fl_bsrv_die("uv_async_send failed");
+  }
+  L->early_ms += now_ms() - t;
 }
 
 /* A transaction that certainly did not take effect and may succeed when
@@ -454,6 +629,7 @@ static void ledger_begin(fl_bsrv_t *s, const fl_bsrv_task_t *t) {
   L->sh_global = fl_malloc((L->layout.n_values + 1) * sizeof(float));
   L->sh_acc = fl_malloc(L->N + 1);
   L->sh_sel = fl_malloc(L->N + 1);
+  L->early_upd = fl_malloc(((size_t)L->N * L->layout.n_values + 1) * sizeof(float));
   snprintf(L->task, sizeof L->task, "b%ld-%" PRIu64, (long)getpid(), ++L->n_tasks);
   /* CreateTask: the run's initial model, its rule and filter. min_updates 1
    * and round_ms 1: the runner (as keeper) may close whenever it wants,
@@ -525,29 +701,27 @@ static void ledger_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
   size_t P = L->layout.n_values;
   double t0 = now_ms();
   r->bytes = 0;
-  /* 1. every client submits its signed update. */
+  /* 1. every client submits its signed update: the early ones are on their
+   * way already (the loop thread sent them); take the loop back and send
+   * the rest. */
+  if (L->n_early > 0 && L->early_round != r->round)
+    fl_bsrv_die("round %u: early submissions were for round %u", r->round, L->early_round);
+  stop_thread(L);
+  uint32_t n_early = L->n_early, early_done = 0;
   double retries = 0;
   for (uint32_t k = 0; k < N; k++) {
     conn_t *cn = &L->cl[k];
-    fl_edge_submission_clear(&cn->sub);
-    op_reset(&cn->op, L);
-    memcpy(L->layout.values, r->updates + (size_t)k * P, P * sizeof(float));
-    cn->skip = 0;
-    cn->resent = 0;
-    for (size_t j = 0; j < P && !cn->skip; j++) cn->skip = !isfinite(L->layout.values[j]);
-    if (cn->skip) continue;
-    uint8_t dh[32];
-    fl_edge_data_hash(L->rows_hash + 32 * (size_t)k, fl_wall_ms(), cn->client_id, dh);
-    fl_status_t rc = fl_edge_submission_build(fl_client_identity_signer(cn->id), L->task,
-                                              r->round, &L->layout, (uint64_t)L->samples[k],
-                                              dh, &cn->sub);
-    if (rc != FL_OK) fl_bsrv_die("client %u: cannot build its update: %s", k, fl_status_str(rc));
-    fl_buf_t args[7];
-    fl_edge_submission_args(&cn->sub, L->task, args);
-    fl_buf_t blob = fl_sbuf_view(&cn->sub.blob);
-    call(L, cn, 1, args, 7, &blob, 1);
-    for (int i = 0; i < 7; i++) r->bytes += (double)args[i].len;
-    r->bytes += (double)blob.len + (double)fl_client_identity_creator(cn->id).len;
+    if (cn->early) {
+      if (memcmp(L->early_upd + (size_t)k * P, r->updates + (size_t)k * P, P * sizeof(float)))
+        fl_bsrv_die("round %u: client %u's update changed after fl_bsrv_submit_early", r->round,
+                    k);
+      early_done += cn->op.done;
+    } else {
+      op_reset(&cn->op, L);
+      if (prepare(L, k, r->round, r->updates + (size_t)k * P) && send_update(L, cn) != FL_OK)
+        fl_bsrv_die("SubmitUpdate by %s: %s", cn->client_id, cn->op.err);
+    }
+    r->bytes += cn->bytes;
   }
   wait_all(L);
   char round_s[24];
@@ -652,6 +826,7 @@ static void ledger_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
     wait_all(L);
     check_op(&L->admin, "CommitStatus of the round's last update", 1);
   }
+  double t_keeper = now_ms() - t1;
   fl_buf_t cargs[3] = {FL_BUF("CloseRound", 10), FL_BUF(L->task, strlen(L->task)),
                        FL_BUF(round_s, strlen(round_s))};
   fl_buf_t gargs[3] = {FL_BUF("GetModel", 8), FL_BUF(L->task, strlen(L->task)),
@@ -712,16 +887,31 @@ static void ledger_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
   }
   memcpy(r->global, model.values, P * sizeof(float));
   fl_ml_tensors_free(&model);
-  r->server_ms = t3 - t0;
+  r->server_ms = t3 - t0 + L->early_ms;
   r->agg_ms = r->server_ms;
+  double early_ms = L->early_ms, early_t0 = L->early_t0, thr_cpu = L->thr_cpu_ms;
+  L->thr_cpu_ms = 0;
+  for (uint32_t k = 0; k < N; k++) L->cl[k].early = 0;
+  L->n_early = 0;
+  L->early_ms = 0;
   r->plain_ms = pr.server_ms;
   r->plain_bytes = pr.bytes;
-  if (getenv("FL_BENCH_LEDGER_TRACE"))
+  if (getenv("FL_BENCH_LEDGER_TRACE")) {
+    if (n_early > 0)
+      fprintf(stderr,
+              "ledger round %u: early %u/%u (first sent %.1f ms before the server part, "
+              "%u committed by then, %.1f ms building them, loop thread CPU %.1f ms); ",
+              r->round, n_early, N, t0 - early_t0, early_done, early_ms, thr_cpu);
+    else
+      fprintf(stderr, "ledger round %u: ", r->round);
     fprintf(stderr,
-            "ledger round %u: updates endorsed+sent %.1f ms, committed %.1f ms; close "
-            "endorsed+sent %.1f ms, committed %.1f ms; read back %.1f ms; retries %.0f\n",
-            r->round, t_ord, t_end, c_ord, t2 - t1, t3 - t2, retries);
+            "updates endorsed+sent %.1f ms, committed %.1f ms; close (keeper's commit "
+            "status %.1f ms) endorsed+sent %.1f ms, committed %.1f ms; read back %.1f ms; "
+            "retries %.0f\n",
+            t_ord, t_end, t_keeper, c_ord, t2 - t1, t3 - t2, retries);
+  }
   L->retries += retries;
 }
 
-static const fl_bsrv_ops_t ledger_ops = {ledger_begin, ledger_round, ledger_end, ledger_free};
+static const fl_bsrv_ops_t ledger_ops = {ledger_begin, ledger_round, ledger_end, ledger_free,
+                                         ledger_submit_early};

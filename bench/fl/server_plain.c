@@ -46,9 +46,16 @@ void fl_bsrv_die(const char *fmt, ...) {
 /* ---- dispatch ----------------------------------------------------------- */
 
 void fl_bsrv_begin(fl_bsrv_t *s, const fl_bsrv_task_t *t) { s->ops->begin(s, t); }
+void fl_bsrv_submit_early(fl_bsrv_t *s, uint32_t round, uint32_t k, const float *update) {
+  if (s->ops->submit_early) s->ops->submit_early(s, round, k, update);
+}
 void fl_bsrv_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
   s->ops->round(s, r);
   s->rounds++;
+  if (r->solo_ms > 0) {
+    s->solo_ms += r->solo_ms;
+    s->solo_rounds++;
+  }
 }
 void fl_bsrv_end(fl_bsrv_t *s) { s->ops->end(s); }
 void fl_bsrv_free(fl_bsrv_t *s) {
@@ -287,13 +294,20 @@ static void at_exit(void) {
     double n = (double)g_n_notes;
     fflush(stdout);
     if (strcmp(g_kind, "fl-round") == 0) {
+      /* Plain FL's shared part: the training pass timed alone when the
+       * runner made one (ledger: the ledger pass overlaps its training with
+       * the early submissions, and on a shared machine the network's work
+       * slows it), else the shared part of this run. */
+      double tp = g_srv && g_srv->solo_rounds ? g_srv->solo_ms / (double)g_srv->solo_rounds
+                                              : tr / n;
       printf("{\"bench\":\"fl-round\",\"dataset\":\"%s\",\"clients\":%u,\"rounds\":%u,"
              "\"runs\":%zu,\"round_ms_plain\":%.3f,\"round_ms_ledger\":%.3f,"
-             "\"overhead_ms\":%.3f,\"train_ms\":%.3f,\"server_ms_plain\":%.3f,"
+             "\"overhead_ms\":%.3f,\"train_ms_plain\":%.3f,\"train_ms\":%.3f,"
+             "\"server_ms_plain\":%.3f,"
              "\"server_ms_ledger\":%.3f,\"bytes_plain\":%.0f,\"bytes_ledger\":%.0f,"
              "\"mismatches\":%llu,\"hash_failures\":%llu}\n",
-             g_dataset, g_clients, g_rounds, g_n_notes, (tr + pl) / n, (tr + sv) / n,
-             (sv - pl) / n, tr / n, pl / n, sv / n, bp / n, bl / n,
+             g_dataset, g_clients, g_rounds, g_n_notes, tp + pl / n, (tr + sv) / n,
+             (tr + sv) / n - (tp + pl / n), tp, tr / n, pl / n, sv / n, bp / n, bl / n,
              (unsigned long long)(g_srv ? g_srv->mismatches : 0),
              (unsigned long long)(g_srv ? g_srv->hash_failures : 0));
     } else {

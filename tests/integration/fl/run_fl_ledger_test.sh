@@ -54,8 +54,8 @@ t=$SECONDS
   >"$OUT/plain.out" 2>&1
 rc=$?
 check "plain run exits 0 (got $rc)" test "$rc" = 0
-timeout 150 bash "$SRC/bench/run" fl --ledger "${JOB[@]}" --out "$OUT/ledger" --name job \
-  >"$OUT/ledger.out" 2>&1
+FL_BENCH_LEDGER_TRACE=1 timeout 150 bash "$SRC/bench/run" fl --ledger "${JOB[@]}" \
+  --out "$OUT/ledger" --name job >"$OUT/ledger.out" 2>&1
 rc=$?
 echo "plain + ledger runs: $((SECONDS - t)) s"
 check "ledger run exits 0 (got $rc)" test "$rc" = 0
@@ -67,6 +67,13 @@ check "6 rounds through the ledger (clean run + 2 attacks, 2 rounds each)" grep 
 check "no round differs from the plain server" grep -q '"mismatches":0,' <<<"$last"
 check "every model hash matches its blob" grep -q '"hash_failures":0,' <<<"$last"
 check "plain_equal" grep -q '"plain_equal":true' <<<"$last"
+# Pipelining (fl_bsrv_submit_early): every client of the clean run and the 3
+# honest clients of each update attack submitted while later clients were
+# still training; the 2 attackers of signflip/ipm only in the round itself.
+check "clean run: 5 of 5 updates submitted early in both rounds" \
+  test "$(grep -c '^ledger round [01]: early 5/5 ' "$OUT/ledger.out")" = 2
+check "update attacks: 3 of 5 submitted early (attackers at the round) in 4 rounds" \
+  test "$(grep -c '^ledger round [01]: early 3/5 ' "$OUT/ledger.out")" = 4
 
 # The runner's own table and files: same accuracy, same per-round accepted
 # counts and accuracy in the rounds CSV (all columns but round_ms).
