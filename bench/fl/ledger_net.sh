@@ -24,7 +24,10 @@
 # Environment: FL_BENCH_BATCH_TIMEOUT (default 2ms), FL_BENCH_BATCH (block
 # size, default max(N, 10)), FL_BENCH_WORKERS (chaincode workers per peer,
 # default 2), FL_BENCH_SYNC=1 (orderers fsync), FL_BENCH_REQUEST_TIMEOUT
-# (orderers' pbft.request_timeout, default 5s), FL_BENCH_NODE_LOG (warn).
+# (orderers' pbft.request_timeout, default 5s), FL_BENCH_NODE_LOG (warn),
+# FL_BENCH_PIN=1 (every node on the machine's last CPU, taskset; bench/run
+# puts the runner, i.e. the clients, on CPU 0: clients that train on their
+# own hardware, as edge devices do, instead of sharing cores with the nodes).
 
 LEDGER_NET_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/demo/lib.sh
@@ -62,7 +65,8 @@ ledger_net_up() {
   fill "$tpl/crypto-config.yaml.in" "$RUN/crypto-config.yaml" USERS=$users || return 1
   "$fed" cryptogen generate --config "$RUN/crypto-config.yaml" --output "$RUN/organizations" \
     >"$RUN/logs/cryptogen.log" 2>&1 || { ln_say "cryptogen failed ($RUN/logs/cryptogen.log)"; return 1; }
-  local ord_port=() peer_port=() ev_port=() ops_port=()
+  local ord_port=() peer_port=() ev_port=() ops_port=() pin=()
+  [[ "${FL_BENCH_PIN:-0}" == 1 ]] && pin=(taskset -c "$(($(nproc) - 1))")
   local names=(peer0.org1.example.com peer1.org1.example.com peer0.org2.example.com peer1.org2.example.com)
   local doms=(org1.example.com org1.example.com org2.example.com org2.example.com)
   local msps=(Org1MSP Org1MSP Org2MSP Org2MSP)
@@ -90,14 +94,14 @@ ledger_net_up() {
       DATA_DIR="$RUN/data/orderer$i" LOG="$log" SYNC=$sync \
       REQUEST_TIMEOUT="${FL_BENCH_REQUEST_TIMEOUT:-5s}" \
       NODE_DIR="$RUN/organizations/ordererOrganizations/example.com/orderers/orderer$i.example.com" || return 1
-    start_proc "orderer$i" "$RUN/logs/orderer$i.log" "$bin/fedledger-orderer" --config "$RUN/orderer$i.yaml"
+    start_proc "orderer$i" "$RUN/logs/orderer$i.log" "${pin[@]}" "$bin/fedledger-orderer" --config "$RUN/orderer$i.yaml"
   done
   for i in 0 1 2 3; do
     fill "$tpl/core.yaml.in" "$RUN/peer$i.yaml" NAME="${names[i]}" RUN="$RUN" \
       DATA_DIR="$RUN/data/${names[i]}" LOG="$log" OPS_PORT="${ops_port[i]}" \
       WORKERS="${FL_BENCH_WORKERS:-2}" \
       NODE_DIR="$RUN/organizations/peerOrganizations/${doms[i]}/peers/${names[i]}" || return 1
-    start_proc "${names[i]}" "$RUN/logs/${names[i]}.log" "$bin/fedledger-peer" --config "$RUN/peer$i.yaml"
+    start_proc "${names[i]}" "$RUN/logs/${names[i]}.log" "${pin[@]}" "$bin/fedledger-peer" --config "$RUN/peer$i.yaml"
   done
   for i in 0 1 2 3; do
     wait_until 60 "orderer$i" eval "proc_running orderer$i && listening ${ord_port[i]}" ||
@@ -115,7 +119,7 @@ org Org1MSP $o1 org1.example.com 127.0.0.1:${peer_port[0]} 127.0.0.1:${peer_port
 org Org2MSP $o2 org2.example.com 127.0.0.1:${peer_port[2]} 127.0.0.1:${peer_port[3]}
 users $users
 NET
-  ln_say "4 orderers + 4 peers ready in $RUN (block <= $batch tx, batch_timeout ${FL_BENCH_BATCH_TIMEOUT:-2ms}, $users clients per org)"
+  ln_say "4 orderers + 4 peers ready in $RUN (block <= $batch tx, batch_timeout ${FL_BENCH_BATCH_TIMEOUT:-2ms}, $users clients per org${pin:+, nodes pinned to CPU ${pin[2]}})"
 }
 
 ledger_net_down() {
