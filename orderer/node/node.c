@@ -25,6 +25,7 @@
 #include "common/net/loop.h"
 #include "common/protoutil/envelope.h"
 #include "orderer/node/ab.h"
+#include "common/net/lat.h"
 #include "orderer/node/node_int.h"
 #include "orderer/node/orderer.h"
 
@@ -208,9 +209,11 @@ static bool is_write(const fl__qact_t *a) {
 static void run_action(fl__node_t *n, fl__qact_t *a) {
   switch (a->type) {
   case FL_PBFT_ACT_SEND:
+    FL_LAT("ord send r=%u to=%u bytes=%zu", n->self, a->to, a->len);
     if (!n->stopping) fl__rpc_send(n, a->to, FL_BUF(a->bytes, a->len));
     break;
   case FL_PBFT_ACT_DELIVER:
+    FL_LAT("ord block_durable r=%u block=%llu", n->self, (unsigned long long)a->block_number);
     if (a->block_number > n->height) n->height = a->block_number;
     if (a->ts != 0) fl__metrics_block(n, a->block_number, a->ts);
     break;
@@ -330,6 +333,7 @@ static void write_done(void *arg, fl_status_t st) {
     return;
   }
   if (dt > 500) FL_WARN(LOG, "slow replica log write ms=%llu", (unsigned long long)dt);
+  FL_LAT("ord write_done r=%u", n->self);
   n->m_writes++;
   n->m_write_ms += dt;
   if (dt > n->m_write_max) n->m_write_max = dt;
@@ -411,6 +415,7 @@ static void pump(fl__node_t *n) {
   j->t0 = fl__node_now();
   j->t0_ns = fl_mono_ns();
   n->writing = true;
+  FL_LAT("ord write_start r=%u actions=%zu", n->self, n->qbarrier - n->qhead);
   if (!n->sync) {
     /* Unsynced, a write only copies into RocksDB's memtable and the WAL's
      * page cache (microseconds for votes, about a millisecond for a full
@@ -565,8 +570,8 @@ static const char *const known_keys[] = {
     "broadcast.workers", "broadcast.max_pending", "broadcast.max_parked",
     "broadcast.park_timeout", "broadcast.check_transaction", "pbft.request_timeout",
     "pbft.unreachable_timeout", "pbft.resend", "pbft.max_inflight", "pbft.dedup_window",
-    "pbft.busy_inflight", "pbft.busy_batch_timeout", "operations.host", "operations.port",
-    "operations.stuck_view_change", "rpc.max_message_bytes", NULL};
+    "pbft.busy_inflight", "pbft.busy_batch_timeout", "pbft.cut_when_idle", "operations.host",
+    "operations.port", "operations.stuck_view_change", "rpc.max_message_bytes", NULL};
 
 static fl_status_t load_config(fl__node_t *n, const char *path) {
   char *err = NULL;
@@ -627,6 +632,8 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   dflt = 20;
   if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.busy_batch_timeout", &dflt,
                                       &n->busy_timeout_ms, &err)) < 0) goto fail;
+  if ((rc = fl_config_get_bool(n->cfg, NULL, "pbft.cut_when_idle", &dtrue, &n->cut_when_idle,
+                                &err)) < 0) goto fail;
   dflt = 16;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "pbft.max_inflight", 1, 100000, &dflt, &u, &err)) < 0) goto fail;
   n->max_inflight = (uint32_t)u;
@@ -928,6 +935,7 @@ static fl_status_t start_pbft(fl__node_t *n) {
   c.max_inflight = n->max_inflight < w ? n->max_inflight : w;
   c.busy_inflight = n->busy_inflight;
   c.busy_timeout_ms = n->busy_timeout_ms;
+  c.cut_when_idle = n->cut_when_idle;
   c.dedup_window = n->dedup_window;
   c.base_block_number = 0;
   memcpy(c.base_header_hash, n->genesis->header_hash, 32);

@@ -158,6 +158,7 @@ struct fl__node_s {
   uint32_t dedup_window; /* pbft.dedup_window: seqs whose tx ids stay refused */
   uint32_t busy_inflight;       /* pbft.busy_inflight (adaptive batching) */
   uint64_t busy_timeout_ms;     /* pbft.busy_batch_timeout */
+  bool cut_when_idle;           /* pbft.cut_when_idle */
   size_t max_msg;
   /* network and identity */
   fl_netconfig_t *net;

@@ -37,6 +37,7 @@
 
 #include "common/base/alloc.h"
 #include "common/base/log.h"
+#include "common/net/lat.h"
 #include "common/net/loop.h"
 #include "common/protoutil/block.h"
 #include "common/protoutil/envelope.h"
@@ -164,6 +165,7 @@ static void bc_done(void *arg, fl_status_t status) {
     }
     if (st == FL_OK) {
       st = bc_submit(n, j->calls[i], j->txid[i], now);
+      FL_LAT("ord bc_submitted r=%u tx=%.16s rc=%d", n->self, j->txid[i], (int)st);
       /* The machine filled up while the envelope was verified (on the
        * primary, other replicas' forwards take room without asking): the
        * verified call waits for room, ahead of the calls not verified. */
@@ -338,6 +340,7 @@ static void on_check(uv_check_t *h) {
 
 static void h_broadcast(fl_rpc_call_t *call, void *arg) {
   fl__node_t *n = arg;
+  FL_LAT("ord bc_recv r=%u", n->self);
   if (n->stopping) {
     fl__metrics_broadcast(n, FL__BC_UNAVAILABLE);
     bc_reply(call, FL_EUNAVAIL, "orderer: shutting down");
@@ -417,6 +420,8 @@ static void dl_pump(fl__node_t *n, fl__dstream_t *d) {
     msg.len = 0;
     fl_ab_deliver_block_encode(fl_sbuf_view(&blk), &msg);
     fl_status_t rc = fl_rpc_call_send(d->call, fl_sbuf_view(&msg));
+    FL_LAT("ord deliver_sent r=%u block=%llu rc=%d", n->self, (unsigned long long)d->next,
+           (int)rc);
     if (rc == FL_AGAIN) {
       fl_rpc_call_on_drain(d->call, dl_drain, d);
       goto out;
@@ -762,7 +767,10 @@ static void cs_done(void *arg, fl_status_t status) {
     }
     cs_job_free(h);
   }
-  if (stepped) fl__node_after_pbft(n);
+  if (stepped) {
+    FL_LAT("ord cs_stepped r=%u", n->self);
+    fl__node_after_pbft(n);
+  }
   if (!n->stopping) cs_flush(n);
 }
 
@@ -831,6 +839,7 @@ static void link_msg(void *arg, fl_buf_t msg) {
   }
   memset(b, 0, sizeof(*b));
   fl_sbuf_append(b, msg.data, msg.len);
+  FL_LAT("ord cs_recv r=%u from=%u bytes=%zu", n->self, l->id, msg.len);
   if (n->cs_n + n->cs_nb >= CS_BATCH) cs_flush(n);
 }
 

@@ -17,6 +17,7 @@
 
 #include "common/base/alloc.h"
 #include "common/base/log.h"
+#include "common/net/lat.h"
 #include "orderer/pbft/pbft_int.h"
 
 #define NEVER UINT64_MAX
@@ -392,12 +393,16 @@ void fl__pbft_persist_entry(fl_pbft_t *p, fl__pbft_entry_t *e) {
 static void check_committed(fl_pbft_t *p, fl__pbft_entry_t *e) {
   /* A pre-prepare and 2f+1 matching commits prove the batch committed (at
    * least f+1 correct replicas prepared it), with or without our prepare. */
-  if (!e->committed && e->pp && e->ncom >= p->q) e->committed = true;
+  if (!e->committed && e->pp && e->ncom >= p->q) {
+    e->committed = true;
+    FL_LAT("pbft committed r=%u seq=%llu", p->self, (unsigned long long)e->seq);
+  }
 }
 
 static void check_prepared(fl_pbft_t *p, fl__pbft_entry_t *e) {
   if (e->prepared || e->pp == NULL || e->nprep < 2 * p->f) return;
   e->prepared = true;
+  FL_LAT("pbft prepared r=%u seq=%llu", p->self, (unsigned long long)e->seq);
   fl__pbft_cert_clear(&e->cert);
   e->cert.pp = fl__pbft_smsg_ref(e->pp);
   e->cert.prep = fl_calloc(p->f > 0 ? 2 * p->f : 1, sizeof(*e->cert.prep));
@@ -429,6 +434,7 @@ void fl__pbft_accept_pp(fl_pbft_t *p, fl__pbft_entry_t *e,
   if (e->seq > p->last_exec && pp->u.pp.batch)
     fl__pbft_mark_inflight(p, pp->u.pp.batch, e->seq);
   fl__pbft_persist_entry(p, e); /* before our PREPARE (or the PRE-PREPARE) */
+  FL_LAT("pbft pp_accepted r=%u seq=%llu", p->self, (unsigned long long)e->seq);
   if (!is_primary(p) && e->prep[p->self] == NULL) {
     fl_sbuf_t msg = {0};
     fl__pbft_enc_vote(FL_PBFT_MSG_PREPARE, e->view, e->seq, pp->u.pp.d, &msg);
@@ -552,6 +558,21 @@ static uint64_t batch_wait(const fl_pbft_t *p) {
   return w;
 }
 
+/* When the queue's partial batch may be cut (queue not empty): once its
+ * oldest request waited batch_wait(), or, with cut_when_idle, as soon as
+ * no seq is proposed and not executed (nothing else could be ordered
+ * meanwhile, so waiting only adds latency) -- at most once per
+ * batch_timeout_ms, so that a steady load still fills batches as it did
+ * (blocks per second never exceed what the batch timeout allows). */
+static uint64_t cut_due(const fl_pbft_t *p) {
+  uint64_t due = p->queued.head->arrival + batch_wait(p);
+  if (p->cfg.cut_when_idle && p->next_seq <= p->last_exec + 1) {
+    uint64_t idle = p->has_cut ? p->last_cut + p->cfg.batch_timeout_ms : 0;
+    if (idle < due) due = idle;
+  }
+  return due;
+}
+
 void fl__pbft_propose(fl_pbft_t *p) {
   if (!p->started || p->in_vc || !is_primary(p) || p->st.active ||
       p->last_exec < p->low)
@@ -563,8 +584,9 @@ void fl__pbft_propose(fl_pbft_t *p) {
     if (s > p->low + p->L || s > p->last_exec + p->cfg.max_inflight) break;
     bool full = p->queued.count >= p->cfg.batch_max_count ||
                 p->queued.bytes >= p->cfg.batch_max_bytes;
-    if (!full && p->now < p->queued.head->arrival + batch_wait(p))
+    if (!full && p->now < cut_due(p))
       break;
+    uint64_t arrival = p->queued.head->arrival; /* for the lat line */
     if (reqs == NULL)
       reqs = fl_calloc(p->cfg.batch_max_count, sizeof(*reqs));
     size_t nr = 0, bytes = 0;
@@ -623,9 +645,13 @@ void fl__pbft_propose(fl_pbft_t *p) {
     emit_send(p, FL_PBFT_TO_ALL, &sgn);
     fl_sbuf_free(&sgn);
     fl__pbft_smsg_unref(pp);
+    FL_LAT("pbft cut r=%u seq=%llu reqs=%zu waited_ms=%llu", p->self, (unsigned long long)s, nr,
+           (unsigned long long)(p->now - arrival));
     FL_TRACE(FL__PBFT_LOG, "pre-prepare replica=%u view=%llu seq=%llu reqs=%zu",
              p->self, (unsigned long long)p->view, (unsigned long long)s, nr);
     p->next_seq = s + 1;
+    p->last_cut = p->now;
+    p->has_cut = true;
   }
   fl_free(reqs);
 }
@@ -1039,6 +1065,8 @@ static void try_deliver(fl_pbft_t *p) {
     a->bytes = FL_BUF(d + DLEN, len - DLEN);
     a->timestamp_ms = k->ts;
     k->delivered = true;
+    FL_LAT("pbft block_signed r=%u block=%llu seq=%llu", p->self, (unsigned long long)num,
+           (unsigned long long)k->seq);
     p->delivered = num;
     p->blk_wait_since = p->now;
     p->stats.blocks_delivered++;
@@ -1172,6 +1200,8 @@ bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
     FL_DEBUG(FL__PBFT_LOG, "block built replica=%u block=%llu seq=%llu view=%llu reqs=%u hash=%02x%02x%02x%02x",
              p->self, (unsigned long long)num, (unsigned long long)seq,
              (unsigned long long)view, nkept, k->hash[0], k->hash[1], k->hash[2], k->hash[3]);
+    FL_LAT("pbft block_built r=%u block=%llu seq=%llu", p->self, (unsigned long long)num,
+           (unsigned long long)seq);
     if (p->delivered + 1 == num) p->blk_wait_since = p->now;
     p->last_block = num;
     x.number = num;
@@ -1662,6 +1692,9 @@ static void step_decoded(fl_pbft_t *p, fl__pbft_smsg_t *m, fl_status_t rc) {
   }
   fl__pbft_smsg_unref(m);
   fl__pbft_try_execute(p);
+  /* An execution may have emptied the pipeline: what waited behind it is
+   * cut now rather than at the next tick. */
+  if (p->cfg.cut_when_idle && p->queued.count > 0) fl__pbft_propose(p);
   fl__pbft_flush_forwards(p);
 }
 
@@ -1808,8 +1841,8 @@ uint64_t fl_pbft_next_deadline(const fl_pbft_t *p) {
   bool room = p->next_seq <= p->low + p->L &&
               p->next_seq <= p->last_exec + p->cfg.max_inflight;
   if (!p->in_vc && is_primary(p) && room && !p->st.active && p->queued.head &&
-      p->queued.head->arrival + batch_wait(p) < t)
-    t = p->queued.head->arrival + batch_wait(p);
+      cut_due(p) < t)
+    t = cut_due(p);
   return t;
 }
 

@@ -131,6 +131,13 @@ typedef struct fl_pbft_config_s {
    * consensus work per request; when idle nothing changes. */
   uint32_t busy_inflight;
   uint64_t busy_timeout_ms;
+  /* Cut when idle (false = off, the default): a primary with no seq
+   * proposed and not executed cuts a partial batch at once instead of
+   * waiting batch_timeout_ms; while seqs are in flight the timeouts above
+   * apply, and the batch waiting behind them is cut as soon as the last
+   * one executes. A quiet request is ordered without the batch timeout;
+   * under load the pipeline is never empty and nothing changes. */
+  bool cut_when_idle;
 } fl_pbft_config_t;
 
 /** Returns the defaults (docs/ordering.md, "Parameters"); n = 4, self = 0. */

@@ -426,6 +426,8 @@ struct fl_pbft_s {
   uint32_t nlow_proof;
   fl__pbft_entry_t *log;       /* [L] */
   uint64_t next_seq;
+  uint64_t last_cut;           /* now of our last proposal (cut_when_idle) */
+  bool has_cut;
   uint64_t last_ts;            /* timestamp of our last proposed batch */
   fl__pbft_ck_t *ck;           /* [L/K] */
   uint32_t nck;

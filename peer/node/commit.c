@@ -26,6 +26,7 @@
 #include "common/base/alloc.h"
 #include "common/base/clock.h"
 #include "common/base/log.h"
+#include "common/net/lat.h"
 #include "common/net/loop.h"
 #include "fl/events/events.pb-c.h"
 #include "peer/node/node_int.h"
@@ -116,6 +117,7 @@ static void dl_msg(void *arg, fl_buf_t msg) {
     return;
   }
   if (!is_block) return; /* the final status: the end callback follows */
+  FL_LAT("peer blk_recv p=%s bytes=%zu", p->name, blk.len);
   p->last_block_ms = fl__peer_now_ms();
   rq_push(p, blk, d->ord);
   if (rq_count(p) >= RQ_HIGH && !p->dl_paused) {
@@ -333,6 +335,8 @@ static void chunk_done(void *arg, fl_status_t st) {
     return;
   }
   fl_histogram_observe_since(p->m.validate_s, 0, p->a_t0);
+  FL_LAT("peer validated p=%s block=%llu", p->name,
+         (unsigned long long)fl_vblock_block(vb)->number);
   if (p->bq_len == p->bq_cap) {
     if (p->bq_head > 0) {
       memmove(p->bq, p->bq + p->bq_head, (p->bq_len - p->bq_head) * sizeof(*p->bq));
@@ -370,6 +374,7 @@ static void a0_done(void *arg, fl_status_t st) {
     goto drop;
   }
   p->fails_in_row = 0;
+  FL_LAT("peer blk_checked p=%s block=%llu", p->name, (unsigned long long)j->b->number);
   fl_block_t *b = j->b;
   j->b = NULL;
   p->accept_number = b->number;
@@ -519,6 +524,7 @@ static void b_done(void *arg, fl_status_t st) {
     return;
   }
   const fl_block_t *b = fl_vblock_block(vb);
+  FL_LAT("peer committed p=%s block=%llu", p->name, (unsigned long long)b->number);
   p->height = b->number + 1;
   fl_gauge_set(p->m.height, 0, (double)p->height);
   fl_histogram_observe_since(p->m.commit_s, 0, t0);
@@ -577,6 +583,8 @@ static void pump_b(fl__peer_t *p) {
   j->p = p;
   j->vb = p->bq[p->bq_head++];
   j->t0 = fl_mono_ns();
+  FL_LAT("peer commit_start p=%s block=%llu", p->name,
+         (unsigned long long)fl_vblock_block(j->vb)->number);
   p->b_busy = true;
   p->jobs++;
   if (fl_worker_submit(&p->loop, b_work, b_done, j) != FL_OK) {

@@ -41,6 +41,7 @@
 
 #include "common/base/alloc.h"
 #include "common/base/log.h"
+#include "common/net/lat.h"
 #include "common/net/loop.h"
 #include "common/protoutil/envelope.h"
 #include "common/protoutil/proposal.h"
@@ -129,6 +130,7 @@ static void g_answer(gend_t *g, fl_status_t st, const char *msg) {
     FL_DEBUG(LOG, "endorse failed rc=%s err=%s", fl_status_name(st), msg ? msg : "");
     fail_call(g->p, call, st, msg);
   } else {
+    FL_LAT("peer gw_endorse_answered p=%s", g->p->name);
     fl_rpc_call_reply(call, FL_OK, fl_sbuf_view(&g->out));
   }
 }
@@ -516,6 +518,7 @@ static void parse_done(void *arg, fl_status_t st) {
 
 static void h_gw_endorse(fl_rpc_call_t *call, void *arg) {
   fl__peer_t *p = arg;
+  FL_LAT("peer gw_endorse_recv p=%s", p->name);
   gend_t *g = fl_calloc(1, sizeof(*g));
   g->p = p;
   g->call = call;
@@ -709,6 +712,7 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
     return;
   }
   if (bst == FL_OK) {
+    FL_LAT("peer bc_acked p=%s tx=%.16s", p->name, s->txid);
     fl_free(info);
     watch_add(s);
     sub_answer(s, FL_OK, NULL);
@@ -732,8 +736,10 @@ static void sub_try(gsub_t *s) {
     fl_rpc_client_t *c = fl__remote_client(r);
     if (c == NULL) continue;
     if (fl_rpc_client_unary(c, "Orderer/Broadcast", fl_sbuf_view(&s->env),
-                            (uint32_t)p->broadcast_timeout_ms, bc_cb, s, NULL) == FL_OK)
+                            (uint32_t)p->broadcast_timeout_ms, bc_cb, s, NULL) == FL_OK) {
+      FL_LAT("peer bc_sent p=%s tx=%.16s ord=%u", p->name, s->txid, (unsigned)s->ord);
       return;
+    }
     fl__remote_fail(r);
   }
   sub_answer(s, FL_EUNAVAIL, s->err[0] ? s->err : "no orderer reachable");
@@ -795,6 +801,7 @@ static void sub_done(void *arg, fl_status_t st) {
 
 static void h_gw_submit(fl_rpc_call_t *call, void *arg) {
   fl__peer_t *p = arg;
+  FL_LAT("peer gw_submit_recv p=%s", p->name);
   gsub_t *s = fl_calloc(1, sizeof(*s));
   s->p = p;
   s->call = call;
@@ -936,6 +943,7 @@ static void cs_verify_done(void *arg, fl_status_t st) {
     fl_free(j);
     return;
   }
+  FL_LAT("peer cs_waiting p=%s tx=%.16s", p->name, j->txid);
   fl__waiter_t *w = fl_calloc(1, sizeof(*w));
   w->p = p;
   w->call = j->call;
@@ -965,6 +973,7 @@ static void cs_verify_done(void *arg, fl_status_t st) {
 
 static void h_gw_commit_status(fl_rpc_call_t *call, void *arg) {
   fl__peer_t *p = arg;
+  FL_LAT("peer cs_recv p=%s", p->name);
   cjob_t *j = fl_calloc(1, sizeof(*j));
   j->p = p;
   j->call = call;
@@ -993,7 +1002,11 @@ void fl__gateway_committed(fl__peer_t *p, const fl_vblock_t *vb) {
     fl__waiter_t *w = p->wait[bucket_of(t.tx_id)];
     while (w) {
       fl__waiter_t *nx = w->next;
-      if (strcmp(w->tx_id, t.tx_id) == 0) w_answer(w, FL_OK, NULL, t.code, b->number);
+      if (strcmp(w->tx_id, t.tx_id) == 0) {
+        FL_LAT("peer cs_answered p=%s tx=%.16s block=%llu", p->name, t.tx_id,
+               (unsigned long long)b->number);
+        w_answer(w, FL_OK, NULL, t.code, b->number);
+      }
       w = nx;
     }
   }

@@ -219,6 +219,59 @@ static void test_single_replica(void **state) {
   fl_pbft_free(p);
 }
 
+static int count_delivered(fl_pbft_t *p) {
+  const fl_pbft_action_t *acts;
+  size_t n = fl_pbft_actions(p, &acts);
+  int d = 0;
+  for (size_t i = 0; i < n; i++) d += acts[i].type == FL_PBFT_ACT_DELIVER;
+  fl_pbft_actions_clear(p);
+  return d;
+}
+
+/* cut_when_idle: an idle primary orders a lone request at once instead of
+ * after batch_timeout, but cuts at most once per batch_timeout, so a
+ * steady trickle still waits and fills batches. */
+static void test_cut_when_idle(void **state) {
+  (void)state;
+  fl_pbft_ops_t ops = sim_ops(0);
+  fl_pbft_config_t c = fl_pbft_config_default();
+  c.n = 1;
+  c.batch_timeout_ms = 10;
+  c.cut_when_idle = true;
+  fl_pbft_t *p = NULL;
+  assert_int_equal(fl_pbft_new(&c, &ops, &p), FL_OK);
+  assert_int_equal(fl_pbft_start(p, 0), FL_OK);
+  fl_pbft_actions_clear(p);
+  /* Idle, never cut: ordered by the submit itself (no tick). */
+  assert_int_equal(fl_pbft_submit(p, FL_BUF("env:a:1", 7), FL_BUF("a", 1), 100), FL_OK);
+  assert_int_equal(count_delivered(p), 1);
+  /* Idle again 2 ms later: the last cut was at 100, so not before 110. */
+  assert_int_equal(fl_pbft_submit(p, FL_BUF("env:b:2", 7), FL_BUF("b", 1), 102), FL_OK);
+  assert_int_equal(fl_pbft_submit(p, FL_BUF("env:c:3", 7), FL_BUF("c", 1), 105), FL_OK);
+  assert_int_equal(count_delivered(p), 0);
+  assert_int_equal(fl_pbft_tick(p, 109), FL_OK);
+  assert_int_equal(count_delivered(p), 0);
+  assert_int_equal(fl_pbft_tick(p, 110), FL_OK);
+  assert_int_equal(count_delivered(p), 1); /* b and c in one block */
+  fl_pbft_info_t in;
+  fl_pbft_info(p, &in);
+  assert_int_equal(in.delivered_block, 2);
+  /* Long idle: at once again. */
+  assert_int_equal(fl_pbft_submit(p, FL_BUF("env:d:4", 7), FL_BUF("d", 1), 500), FL_OK);
+  assert_int_equal(count_delivered(p), 1);
+  fl_pbft_free(p);
+  /* Off (the core's default): a lone request waits for batch_timeout. */
+  c.cut_when_idle = false;
+  assert_int_equal(fl_pbft_new(&c, &ops, &p), FL_OK);
+  assert_int_equal(fl_pbft_start(p, 0), FL_OK);
+  fl_pbft_actions_clear(p);
+  assert_int_equal(fl_pbft_submit(p, FL_BUF("env:a:1", 7), FL_BUF("a", 1), 100), FL_OK);
+  assert_int_equal(count_delivered(p), 0);
+  assert_int_equal(fl_pbft_tick(p, 110), FL_OK);
+  assert_int_equal(count_delivered(p), 1);
+  fl_pbft_free(p);
+}
+
 /* Untrusted bytes never crash the replica; every drop is counted. */
 static void test_garbage_input(void **state) {
   (void)state;
@@ -849,6 +902,7 @@ int main(void) {
       cmocka_unit_test(test_map),
       cmocka_unit_test(test_config),
       cmocka_unit_test(test_single_replica),
+      cmocka_unit_test(test_cut_when_idle),
       cmocka_unit_test(test_garbage_input),
       cmocka_unit_test(test_restore_rejects),
       cmocka_unit_test(test_block_verify),
