@@ -304,17 +304,23 @@ static fl_ccrt_result_t *sim_args(h_t *h, const ident_t *id, const fl_buf_t *blo
   return r;
 }
 
-/* Simulates fn(args...) (NULL-terminated) as id with an optional blob. */
-static fl_ccrt_result_t *sim(h_t *h, const ident_t *id, const fl_buf_t *blob, ...) {
-  fl_buf_t args[16];
+/* The NULL-terminated string arguments of ap into args (at most 16). */
+static size_t collect_args(va_list ap, fl_buf_t args[16]) {
   size_t n = 0;
-  va_list ap;
-  va_start(ap, blob);
   const char *a;
   while ((a = va_arg(ap, const char *)) != NULL) {
     assert_true(n < 16);
     args[n++] = FL_BUF_STR(a);
   }
+  return n;
+}
+
+/* Simulates fn(args...) (NULL-terminated) as id with an optional blob. */
+static fl_ccrt_result_t *sim(h_t *h, const ident_t *id, const fl_buf_t *blob, ...) {
+  fl_buf_t args[16];
+  va_list ap;
+  va_start(ap, blob);
+  size_t n = collect_args(ap, args);
   va_end(ap);
   return sim_args(h, id, blob, args, n);
 }
@@ -411,14 +417,9 @@ static void expect_status(const fl_ccrt_result_t *r, int want) {
  * returns the payload parsed as JSON (owned). */
 static fl_mlu_json_t *run(h_t *h, const ident_t *id, const fl_buf_t *blob, ...) {
   fl_buf_t args[16];
-  size_t n = 0;
   va_list ap;
   va_start(ap, blob);
-  const char *a;
-  while ((a = va_arg(ap, const char *)) != NULL) {
-    assert_true(n < 16);
-    args[n++] = FL_BUF_STR(a);
-  }
+  size_t n = collect_args(ap, args);
   va_end(ap);
   fl_ccrt_result_t *r = sim_args(h, id, blob, args, n);
   expect_status(r, 200);

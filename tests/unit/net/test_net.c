@@ -1435,11 +1435,7 @@ static void test_rpc_pause_reading(void **state) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   conn_wait_t w = {0};
-  fl_tls_config_t tls = client_tls(1);
-  fl_rpc_client_opts_t o = {.host = "127.0.0.1", .port = h->port, .tls = &tls,
-                            .on_connect = on_conn, .arg = &w};
-  fl_rpc_client_t *cl = NULL;
-  assert_int_equal(fl_rpc_client_new(&loop, &o, &cl, NULL), FL_OK);
+  fl_rpc_client_t *cl = client_new(&loop, h->port, 1, false, &w);
   run_until(&loop, &w.done);
   assert_int_equal(w.st, FL_OK);
   pr_t p = {0};
