@@ -766,6 +766,15 @@ static void client_closed(fl_rpc_client_t *c, void *arg) {
   *(bool *)arg = true;
 }
 
+/* client_new, then runs the loop until it is connected (asserted). */
+static fl_rpc_client_t *client_connected(uv_loop_t *loop, uint16_t port, bool plaintext) {
+  conn_wait_t w = {0};
+  fl_rpc_client_t *c = client_new(loop, port, 1, plaintext, &w);
+  run_until(loop, &w.done);
+  assert_int_equal(w.st, FL_OK);
+  return c;
+}
+
 static void client_close_wait(uv_loop_t *loop, fl_rpc_client_t *c) {
   bool closed = false;
   fl_rpc_client_close(c, client_closed, &closed);
@@ -856,10 +865,7 @@ static void test_rpc_unary_10k(void **state) {
   server_h *h = server_start(false, 0, 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  conn_wait_t w = {0};
-  fl_rpc_client_t *cl = client_new(&loop, h->port, 1, false, &w);
-  run_until(&loop, &w.done);
-  assert_int_equal(w.st, FL_OK);
+  fl_rpc_client_t *cl = client_connected(&loop, h->port, false);
   assert_string_equal(fl_rpc_client_peer_cn(cl), PKI_SERVER_CN);
   assert_true(fl_rpc_client_peer_cert(cl).len > 100);
   /* 10,000 calls, 64 in flight, sizes 0 B .. 4 MiB, sync and worker handlers. */
@@ -885,10 +891,7 @@ static void throughput(bool plaintext) {
   server_h *h = server_start(plaintext, 0, 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  conn_wait_t w = {0};
-  fl_rpc_client_t *cl = client_new(&loop, h->port, 1, plaintext, &w);
-  run_until(&loop, &w.done);
-  assert_int_equal(w.st, FL_OK);
+  fl_rpc_client_t *cl = client_connected(&loop, h->port, plaintext);
   run_many(&loop, cl, 2000, true, "Test/Echo", "Test/Echo"); /* warm-up */
   double rate = run_many(&loop, cl, 40000, true, "Test/Echo", "Test/Echo");
   fl_rpc_stats_t cs;
@@ -972,10 +975,7 @@ static void test_rpc_stream_and_cancel(void **state) {
   server_h *h = server_start(false, 256 * 1024, 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  conn_wait_t w = {0};
-  fl_rpc_client_t *cl = client_new(&loop, h->port, 1, false, &w);
-  run_until(&loop, &w.done);
-  assert_int_equal(w.st, FL_OK);
+  fl_rpc_client_t *cl = client_connected(&loop, h->port, false);
 
   /* Two concurrent streams on one connection, each in order. */
   uint8_t r1[8], r2[8];
@@ -1434,10 +1434,7 @@ static void test_rpc_pause_reading(void **state) {
   server_h *h = server_start(false, 64 * 1024, 0);
   uv_loop_t loop;
   uv_loop_init(&loop);
-  conn_wait_t w = {0};
-  fl_rpc_client_t *cl = client_new(&loop, h->port, 1, false, &w);
-  run_until(&loop, &w.done);
-  assert_int_equal(w.st, FL_OK);
+  fl_rpc_client_t *cl = client_connected(&loop, h->port, false);
   pr_t p = {0};
   int v[3] = {0};
   /* 1. A is held and pauses the connection's reading. */
