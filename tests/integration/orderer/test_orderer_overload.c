@@ -246,6 +246,18 @@ static uint32_t g_watch;          /* parked_seen's replica */
 
 static bool parked_seen(void) { return g_parked_max[g_watch] > 0; }
 
+/* A new client of replica i sends NCLOSE envelopes; runs (polling i's
+ * gauges with poll) until i reports parked calls. Returns the client. */
+static fl_rpc_client_t *park_on(uint32_t i, uv_timer_t *poll) {
+  fl_rpc_client_t *c = client(i);
+  for (uint32_t k = NENV; k < NENV + NCLOSE; k++) send_env(c, k, false, false);
+  g_poll[0] = g_poll[1] = g_watch = i;
+  uv_timer_start(poll, on_poll, 1, 5);
+  CHECK(run_until(parked_seen, 20000), "orderer %u never parked a call", i);
+  uv_timer_stop(poll);
+  return c;
+}
+
 static void sleep_ms(unsigned ms) {
   struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
   nanosleep(&ts, NULL);
@@ -328,12 +340,7 @@ int main(void) {
          NENV, (unsigned long long)g_height, (unsigned long long)(fl_oh_now_ms() - t0));
 
   /* 2. A connection that goes away while its calls are parked. */
-  fl_rpc_client_t *gone = client(2);
-  for (uint32_t k = NENV; k < NENV + NCLOSE; k++) send_env(gone, k, false, false);
-  g_poll[0] = g_poll[1] = g_watch = 2;
-  uv_timer_start(&poll, on_poll, 1, 5);
-  CHECK(run_until(parked_seen, 20000), "orderer 2 never parked a call of step 2");
-  uv_timer_stop(&poll);
+  fl_rpc_client_t *gone = park_on(2, &poll);
   printf("# step 2: orderer 2 parked %g calls; closing the client\n", g_parked_max[2]);
   fl_rpc_client_close(gone, NULL, NULL); /* its calls complete with ECANCELED here */
   uv_run(&g_loop, UV_RUN_NOWAIT);
@@ -351,12 +358,7 @@ int main(void) {
          "the rest cancelled or never read\n", got, NCLOSE);
 
   /* 3. Shutdown of an orderer holding parked calls. */
-  fl_rpc_client_t *stopped = client(3);
-  for (uint32_t k = NENV; k < NENV + NCLOSE; k++) send_env(stopped, k, false, false);
-  g_poll[0] = g_poll[1] = g_watch = 3;
-  uv_timer_start(&poll, on_poll, 1, 5);
-  CHECK(run_until(parked_seen, 20000), "orderer 3 never parked a call of step 3");
-  uv_timer_stop(&poll);
+  fl_rpc_client_t *stopped = park_on(3, &poll);
   printf("# step 3: orderer 3 parked %g calls; SIGTERM\n", g_parked_max[3]);
   CHECK(fl_oh_signal(g_net, 3, SIGTERM) == FL_OK,
         "orderer 3 did not exit cleanly with parked calls");
