@@ -9,8 +9,9 @@
  *
  * returning a static descriptor {abi version, name, init, invoke}. The peer
  * refuses the object unless its SHA-256 equals the chaincode definition in the
- * network configuration, the ABI version equals FL_CC_ABI_VERSION and the name
- * equals the definition's name. For every proposal the runtime calls invoke
+ * network configuration, its ABI version is one the peer speaks
+ * (FL_CC_ABI_MIN_VERSION .. FL_CC_ABI_VERSION) and the name equals the
+ * definition's name. For every proposal the runtime calls invoke
  * (or init) with a stub: an opaque handle whose first member is a table of
  * function pointers. The inline wrappers below (fl_cc_get_state, ...) call
  * through that table, so a chaincode links against nothing of the peer: the
@@ -66,9 +67,16 @@
 extern "C" {
 #endif
 
-/** The ABI version this header describes. Bumped on any incompatible change
- *  to fl_chaincode_t, fl_cc_stub_ops_t or the structs below. */
-#define FL_CC_ABI_VERSION 2u
+/** The ABI version this header describes. Bumped on any change to
+ *  fl_chaincode_t, fl_cc_stub_ops_t or the structs below. A change that only
+ *  appends functions to fl_cc_stub_ops_t keeps FL_CC_ABI_MIN_VERSION, so the
+ *  peer still runs chaincode built against the older header (which never
+ *  calls what it does not know); an incompatible change raises both.
+ *    2: fl_cc_get_stored_blob.
+ *    3: fl_cc_get_creator_cn, fl_cc_verify_creator (compatible with 2). */
+#define FL_CC_ABI_VERSION 3u
+/** The oldest ABI version the peer's runtime still loads. */
+#define FL_CC_ABI_MIN_VERSION 2u
 
 /** The name of the one symbol a chaincode exports. */
 #define FL_CC_ENTRY_SYMBOL "fl_chaincode_entry"
@@ -86,7 +94,9 @@ extern "C" {
 #define FL_CC_NOTFOUND (-1)    /* key absent, or an iterator's end */
 #define FL_CC_EINVAL (-3)      /* bad argument: empty key, NUL in key, ... */
 #define FL_CC_EIO (-5)         /* the peer could not read its state */
+#define FL_CC_EMALFORMED (-6)  /* the creator's certificate does not parse */
 #define FL_CC_ETOOBIG (-7)     /* key or value over the limits above */
+#define FL_CC_EBADSIG (-9)     /* a signature does not verify */
 #define FL_CC_ETIMEDOUT (-13)  /* the invocation ran out of time */
 
 /* Response status codes, as in Fabric's shim. 200..399 is success; an
@@ -170,6 +180,9 @@ typedef struct fl_cc_stub_ops_s {
   /* ABI 2 */
   int (*get_stored_blob)(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
                          fl_cc_bytes_t *blob);
+  /* ABI 3 */
+  int (*get_creator_cn)(fl_cc_stub_t *s, fl_cc_bytes_t *cn);
+  int (*verify_creator)(fl_cc_stub_t *s, fl_cc_bytes_t msg, fl_cc_bytes_t sig);
 } fl_cc_stub_ops_t;
 
 /** The stub. Opaque apart from its first member; the runtime owns it and it
@@ -336,6 +349,25 @@ static inline uint64_t fl_cc_get_timestamp(fl_cc_stub_t *s) {
 /** Fills *creator with the proposal's signer (rule 2). */
 static inline void fl_cc_get_creator(fl_cc_stub_t *s, fl_cc_creator_t *creator) {
   s->ops->get_creator(s, creator);
+}
+/** (ABI 3) The subject CN of the creator's certificate (cert_pem of
+ *  fl_cc_get_creator), as the runtime parsed it: *cn is a view (rule 2),
+ *  empty when the subject has no CN. Returns FL_CC_OK, or FL_CC_EMALFORMED
+ *  (*cn empty) when cert_pem does not parse as a certificate. The runtime
+ *  keeps parsed certificates between invocations (a chaincode may not), so
+ *  this is much cheaper than parsing cert_pem in the chaincode. */
+static inline int fl_cc_get_creator_cn(fl_cc_stub_t *s, fl_cc_bytes_t *cn) {
+  return s->ops->get_creator_cn(s, cn);
+}
+/** (ABI 3) Verifies sig, an ECDSA P-256 signature in DER (low S), over the
+ *  SHA-256 of msg with the public key of the creator's certificate. Returns
+ *  FL_CC_OK when it is valid; FL_CC_EBADSIG for any other signature (wrong
+ *  key or message, malformed, high S) and when the key is not P-256;
+ *  FL_CC_EMALFORMED when cert_pem does not parse. Deterministic: the same
+ *  bytes give the same answer on every peer. Like fl_cc_get_creator_cn it
+ *  uses the runtime's parsed certificate and verifier. */
+static inline int fl_cc_verify_creator(fl_cc_stub_t *s, fl_cc_bytes_t msg, fl_cc_bytes_t sig) {
+  return s->ops->verify_creator(s, msg, sig);
 }
 /** Sets the transaction's chaincode event (copied; a later call replaces
  *  it). name must be non-empty. Returns FL_CC_OK, FL_CC_EINVAL,

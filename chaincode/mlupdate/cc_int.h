@@ -161,10 +161,10 @@ bool mlu_arg_hash(fl_cc_bytes_t a, uint8_t out[MLU_HASH_LEN]);
 /** Copies an argument into an owned C string if it has no NUL. */
 char *mlu_arg_str(fl_cc_bytes_t a);
 
-/** The creator's client id and certificate: *id owned (fl_free), *cert
- *  owned (fl_cert_free, via void to keep x509.h out of this header).
- *  Returns NULL or a static error text. */
-const char *mlu_creator_id(fl_cc_stub_t *s, char **id /* out */, void **cert /* out */);
+/** The creator's client id "<mspid>:<subject CN>" (*id owned, fl_free),
+ *  from the certificate the runtime parsed (fl_cc_get_creator_cn). Returns
+ *  NULL or a static error text (*id NULL). */
+const char *mlu_creator_id(fl_cc_stub_t *s, char **id /* out */);
 
 /** Loads and decodes task/<id>; 404/500 response on failure (*ok false). */
 fl_cc_response_t mlu_load_task(fl_cc_stub_t *s, const char *id, mlu_task_t *t,

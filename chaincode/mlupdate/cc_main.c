@@ -13,7 +13,6 @@
 #include "chaincode/mlupdate/cc_int.h"
 #include "common/base/alloc.h"
 #include "common/crypto/hash.h"
-#include "common/crypto/x509.h"
 
 /* ---- stub helpers ------------------------------------------------------------- */
 
@@ -71,20 +70,23 @@ char *mlu_arg_str(fl_cc_bytes_t a) {
   return fl_strndup((const char *)a.data, a.len);
 }
 
-const char *mlu_creator_id(fl_cc_stub_t *s, char **id, void **cert_out) {
+const char *mlu_creator_id(fl_cc_stub_t *s, char **id) {
   *id = NULL;
-  *cert_out = NULL;
   fl_cc_creator_t c;
   fl_cc_get_creator(s, &c);
-  fl_cert_t *cert = NULL;
-  if (c.cert_pem.len == 0 || fl_cert_from_pem(c.cert_pem.data, c.cert_pem.len, &cert) != FL_OK)
+  /* The runtime parses the certificate (and keeps it parsed between
+   * invocations, which a chaincode may not): shim.h, ABI 3. */
+  fl_cc_bytes_t cn;
+  if (c.cert_pem.len == 0 || fl_cc_get_creator_cn(s, &cn) != FL_CC_OK)
     return "the creator's certificate does not parse";
-  const char *cn = fl_cert_subject_cn(cert);
-  if (cn == NULL || fl_mlu_client_id((const char *)c.mspid.data, c.mspid.len, cn, id) != FL_OK) {
-    fl_cert_free(cert);
+  char *cns = mlu_arg_str(cn); /* NULL if the CN holds a NUL byte */
+  fl_status_t rc = cns ? fl_mlu_client_id((const char *)c.mspid.data, c.mspid.len, cns, id)
+                       : FL_EINVAL;
+  fl_free(cns);
+  if (rc != FL_OK) {
+    *id = NULL;
     return "the creator's MSP id or CN is not usable as a client id ([A-Za-z0-9._@-], 1..96)";
   }
-  *cert_out = cert;
   return NULL;
 }
 
@@ -145,7 +147,6 @@ static fl_cc_response_t create_task(fl_cc_stub_t *s, size_t argc, const fl_cc_by
   mlu_task_t t = {0};
   fl_mlu_json_t *def = NULL;
   char *err = NULL, *who = NULL, *tkey = NULL, *rkey = NULL;
-  void *cert = NULL;
   fl_sbuf_t rec = {0}, rrec = {0}, ev = {0};
   memcpy(t.id, id.data, id.len);
   t.id[id.len] = '\0';
@@ -182,7 +183,7 @@ static fl_cc_response_t create_task(fl_cc_stub_t *s, size_t argc, const fl_cc_by
   /* Only the layout is kept: zero the values so the record never depends
    * on them (they are not encoded anyway). */
   memset(t.layout.values, 0, t.layout.n_values * sizeof(float));
-  const char *why = mlu_creator_id(s, &who, &cert);
+  const char *why = mlu_creator_id(s, &who);
   if (why) {
     resp = mlu_err(s, 403, "mlupdate: %s", why);
     goto done;
@@ -226,7 +227,6 @@ done:
   fl_free(who);
   fl_free(tkey);
   fl_free(rkey);
-  fl_cert_free(cert);
   fl_mlu_json_free(def);
   mlu_task_free(&t);
   return resp;
@@ -259,7 +259,6 @@ static fl_cc_response_t revoke_client(fl_cc_stub_t *s, size_t argc, const fl_cc_
   char *id = mlu_arg_str(argv[1]);
   char *key = fl_mlu_key_client(id);
   char *who = NULL;
-  void *cert = NULL;
   mlu_client_t c = {0};
   fl_sbuf_t rec = {0}, ev = {0};
   fl_cc_bytes_t v;
@@ -277,7 +276,7 @@ static fl_cc_response_t revoke_client(fl_cc_stub_t *s, size_t argc, const fl_cc_
     resp = mlu_stub_fail(s, "reading the client", rc);
     goto done;
   }
-  const char *why = mlu_creator_id(s, &who, &cert);
+  const char *why = mlu_creator_id(s, &who);
   if (why) {
     resp = mlu_err(s, 403, "mlupdate: %s", why);
     goto done;
@@ -310,7 +309,6 @@ done:
   fl_sbuf_free(&ev);
   mlu_client_free(&c);
   fl_free(who);
-  fl_cert_free(cert);
   fl_free(key);
   fl_free(id);
   return resp;

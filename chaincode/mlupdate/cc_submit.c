@@ -30,8 +30,6 @@
 #include "chaincode/mlupdate/score.h"
 #include "common/base/alloc.h"
 #include "common/crypto/hash.h"
-#include "common/crypto/sign.h"
-#include "common/crypto/x509.h"
 
 #define USAGE                                                                         \
   "mlupdate: SubmitUpdate <task> <round> <hash hex> <signature hex> <samples> "      \
@@ -113,18 +111,16 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
   mlu_round_t r = {0};
   mlu_client_t cl = {0};
   char *id = NULL, *key = NULL, *ckey = NULL, *txid_s = NULL, *mspid = NULL;
-  void *certv = NULL;
   fl_sbuf_t msg = {0}, rec = {0}, ev = {0};
   char detail[512] = "";
   bool ok;
   int rc;
 
-  const char *why = mlu_creator_id(s, &id, &certv);
+  const char *why = mlu_creator_id(s, &id);
   if (why) {
     resp = mlu_err(s, 403, "mlupdate: %s", why);
     goto done;
   }
-  const fl_cert_t *cert = certv;
   resp = mlu_load_task(s, task, &t, &ok);
   if (!ok) goto done;
   char *rkey = fl_mlu_key_round(task, u.round);
@@ -169,7 +165,12 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
   u.mspid = mspid;
   u.tx_id = txid_s;
   u.ts = fl_cc_get_timestamp(s);
-  memcpy(u.cert_sha256, fl_cert_sha256(cert), MLU_HASH_LEN);
+  /* The SHA-256 of the certificate's DER, as the peer's MSP computed it. */
+  if (cr.cert_sha256.len != MLU_HASH_LEN) {
+    resp = mlu_err(s, 500, "mlupdate: the runtime gave no certificate hash");
+    goto done;
+  }
+  memcpy(u.cert_sha256, cr.cert_sha256.data, MLU_HASH_LEN);
   fl_sha256(blob.data, blob.len, u.blob_sha256);
 
   char hx[2][65];
@@ -182,7 +183,8 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
     goto record;
   }
   if (fl_mlu_signed_msg(task, strlen(task), u.round, u.hash, &msg) != FL_OK ||
-      fl_verify(fl_cert_pubkey(cert), msg.data, msg.len, sig, (size_t)siglen) != FL_OK) {
+      fl_cc_verify_creator(s, fl_cc_bytes(msg.data, msg.len), fl_cc_bytes(sig, (size_t)siglen)) !=
+          FL_CC_OK) {
     u.reason = FL_MLU_BAD_SIGNATURE;
     snprintf(detail, sizeof detail,
              "the signature does not verify with the creator's certificate over "
@@ -269,7 +271,6 @@ done:
   mlu_client_free(&cl);
   mlu_round_free(&r);
   mlu_task_free(&t);
-  fl_cert_free(certv);
   fl_free(id);
   fl_free(key);
   fl_free(ckey);

@@ -9,6 +9,8 @@
  *   inproc.c  the stub for FL_CCRT_IN_PROCESS: calls the simulator directly
  *   worker.c  FL_CCRT_FORK: the worker pool, the channel protocol, the
  *             worker's stub (in the child) and the peer's serving loop
+ *   certs.c   the creator's certificate for the stub (CN, signature check)
+ *             and the worker's cache of parsed certificates
  *
  * Invariants of the simulator (fl__sim_t):
  *   1. reads[] holds at most one entry per key: the first committed read;
@@ -172,6 +174,33 @@ fl_status_t fl__sim_check_deadline(fl__sim_t *s);
 fl_status_t fl__sim_finish(fl__sim_t *s, const char *ns, int32_t status,
                            fl_buf_t message, fl_buf_t payload,
                            fl_ccrt_result_t **out);
+
+/** FNV-1a, 64-bit (sim.c): the key index's hash, and the certificate
+ *  cache's (which compares the full PEM bytes on a hash match). */
+uint64_t fl__ccrt_fnv1a(const uint8_t *p, size_t n);
+
+/* ---- creator certificates (certs.c) ---------------------------------------- */
+
+typedef struct fl_cert_s fl_cert_t; /* common/crypto/x509.h */
+
+/** A cache of parsed certificates keyed by their exact PEM bytes, at most
+ *  cap entries (least recently used replaced). Not thread-safe. Owned
+ *  (fl__certs_free). */
+typedef struct fl__certs_s fl__certs_t;
+fl__certs_t *fl__certs_new(size_t cap);
+/** NULL-safe. */
+void fl__certs_free(fl__certs_t *c);
+/** The certificate parsed from pem (fl_cert_from_pem), cached; NULL when pem
+ *  does not parse (not cached). Borrowed: valid until fl__certs_free or a
+ *  later fl__certs_get of different PEM bytes (which may replace it). */
+const fl_cert_t *fl__certs_get(fl__certs_t *c, fl_buf_t pem);
+/** The stub's get_creator_cn on a parsed certificate (NULL: did not parse):
+ *  FL_CC_OK and a view of the subject CN (valid while cert lives), or
+ *  FL_CC_EMALFORMED. */
+int fl__cert_cn(const fl_cert_t *cert, fl_cc_bytes_t *cn);
+/** The stub's verify_creator: FL_CC_OK, FL_CC_EBADSIG or FL_CC_EMALFORMED
+ *  (cert NULL). */
+int fl__cert_verify(const fl_cert_t *cert, fl_cc_bytes_t msg, fl_cc_bytes_t sig);
 
 /* ---- runtime objects ------------------------------------------------------ */
 

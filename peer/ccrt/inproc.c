@@ -12,6 +12,7 @@
 
 #include "common/base/alloc.h"
 #include "common/base/clock.h"
+#include "common/crypto/x509.h"
 #include "peer/ccrt/ccrt_int.h"
 
 typedef struct ip_stub_s ip_stub_t;
@@ -42,6 +43,8 @@ struct ip_stub_s {
   size_t nranges, rcap;
   ip_hist_t **hists;
   size_t nhists, hcap;
+  fl_cert_t *cert; /* the creator's, parsed on first use; owned */
+  bool cert_parsed;
 };
 
 static fl_buf_t B(fl_cc_bytes_t b) { return (fl_buf_t){.data = b.data, .len = b.len}; }
@@ -197,6 +200,26 @@ static void ip_get_creator(fl_cc_stub_t *s, fl_cc_creator_t *c) {
                          .cert_sha256 = {.data = cr->cert_sha256, .len = FL_CCRT_HASH_LEN}};
 }
 
+/* The creator's certificate, parsed once per invocation (NULL when it does
+ * not parse). In-process mode keeps no cache: invocations run on many
+ * threads at once, and the parse is what the chaincode paid before ABI 3. */
+static const fl_cert_t *ip_cert(ip_stub_t *st) {
+  if (!st->cert_parsed) {
+    fl_buf_t pem = st->inv->creator.cert_pem;
+    if (pem.len && fl_cert_from_pem(pem.data, pem.len, &st->cert) != FL_OK) st->cert = NULL;
+    st->cert_parsed = true;
+  }
+  return st->cert;
+}
+
+static int ip_get_creator_cn(fl_cc_stub_t *s, fl_cc_bytes_t *cn) {
+  return fl__cert_cn(ip_cert((ip_stub_t *)s), cn); /* valid until the cert is freed */
+}
+
+static int ip_verify_creator(fl_cc_stub_t *s, fl_cc_bytes_t msg, fl_cc_bytes_t sig) {
+  return fl__cert_verify(ip_cert((ip_stub_t *)s), msg, sig);
+}
+
 static int ip_set_event(fl_cc_stub_t *s, fl_cc_bytes_t name, fl_cc_bytes_t payload) {
   return fl__cc_rc(fl__sim_set_event(((ip_stub_t *)s)->sim, B(name), B(payload)));
 }
@@ -228,6 +251,8 @@ static const fl_cc_stub_ops_t ip_ops = {
     .get_creator = ip_get_creator,
     .set_event = ip_set_event,
     .alloc = ip_alloc,
+    .get_creator_cn = ip_get_creator_cn,
+    .verify_creator = ip_verify_creator,
 };
 
 fl_status_t fl__inproc_simulate(fl_ccrt_cc_t *cc, fl__sim_t *sim,
@@ -261,5 +286,6 @@ fl_status_t fl__inproc_simulate(fl_ccrt_cc_t *cc, fl__sim_t *sim,
   fl_free(st.ranges);
   fl_free(st.hists);
   fl__arena_free(&st.arena);
+  fl_cert_free(st.cert);
   return rc;
 }

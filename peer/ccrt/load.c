@@ -216,9 +216,12 @@ fl_status_t fl_ccrt_load(fl_ccrt_t *rt, const fl_ccrt_def_t *def,
     rc = FL_ECONFIG;
     goto fail;
   }
-  if (d->abi_version != FL_CC_ABI_VERSION) {
-    fl__ccrt_err(err, "chaincode %s: %s has ABI version %u, this peer speaks %u",
-                 def->name, path, (unsigned)d->abi_version, (unsigned)FL_CC_ABI_VERSION);
+  /* Versions from FL_CC_ABI_MIN_VERSION on only appended to the stub's
+   * table, which an older chaincode never reads past (shim.h). */
+  if (d->abi_version < FL_CC_ABI_MIN_VERSION || d->abi_version > FL_CC_ABI_VERSION) {
+    fl__ccrt_err(err, "chaincode %s: %s has ABI version %u, this peer speaks %u to %u",
+                 def->name, path, (unsigned)d->abi_version, (unsigned)FL_CC_ABI_MIN_VERSION,
+                 (unsigned)FL_CC_ABI_VERSION);
     rc = FL_ECONFIG;
     goto fail;
   }

@@ -82,7 +82,7 @@ static uint8_t *dup0(fl_buf_t b) {
 
 /* ---- key index: open addressing over an entries array ----------------------- */
 
-static uint64_t fnv1a(const uint8_t *p, size_t n) {
+uint64_t fl__ccrt_fnv1a(const uint8_t *p, size_t n) {
   uint64_t h = 1469598103934665603ull;
   for (size_t i = 0; i < n; i++) {
     h ^= p[i];
@@ -109,7 +109,7 @@ static const uint8_t *wr_key(const void *arr, uint32_t i, size_t *len) {
 static long index_find(const fl__index_t *ix, const void *arr, key_of_fn kf,
                        fl_buf_t key, size_t *slot) {
   if (ix->cap == 0) return -1;
-  size_t mask = ix->cap - 1, i = (size_t)fnv1a(key.data, key.len) & mask;
+  size_t mask = ix->cap - 1, i = (size_t)fl__ccrt_fnv1a(key.data, key.len) & mask;
   for (;;) {
     uint32_t v = ix->slot[i];
     if (v == 0) {
@@ -135,7 +135,7 @@ static void index_add(fl__index_t *ix, const void *arr, key_of_fn kf, uint32_t i
       if (!old[i]) continue;
       size_t klen;
       const uint8_t *k = kf(arr, old[i] - 1, &klen);
-      size_t j = (size_t)fnv1a(k, klen) & (ncap - 1);
+      size_t j = (size_t)fl__ccrt_fnv1a(k, klen) & (ncap - 1);
       while (ix->slot[j]) j = (j + 1) & (ncap - 1);
       ix->slot[j] = old[i];
     }
@@ -143,7 +143,7 @@ static void index_add(fl__index_t *ix, const void *arr, key_of_fn kf, uint32_t i
   }
   size_t klen;
   const uint8_t *k = kf(arr, idx, &klen);
-  size_t j = (size_t)fnv1a(k, klen) & (ix->cap - 1);
+  size_t j = (size_t)fl__ccrt_fnv1a(k, klen) & (ix->cap - 1);
   while (ix->slot[j]) j = (j + 1) & (ix->cap - 1);
   ix->slot[j] = idx + 1;
   ix->used++;

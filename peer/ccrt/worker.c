@@ -49,6 +49,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -270,6 +271,9 @@ struct w_stub_s {
   fl_cc_bytes_t *blobs;
   size_t nblobs;
   fl_cc_creator_t creator;
+  fl__certs_t *certs;     /* the worker's, kept between invocations */
+  const fl_cert_t *cert;  /* the creator's, once looked up */
+  bool cert_looked_up;
   fl__arena_t arena;
   fl_sbuf_t req, rep;
   fl_sbuf_t outq;      /* frames that need no reply, sent with the next one */
@@ -547,6 +551,29 @@ static void w_get_creator(fl_cc_stub_t *s, fl_cc_creator_t *c) {
   *c = ((w_stub_t *)s)->creator;
 }
 
+/* The creator's certificate from the worker's cache (parsed on a miss);
+ * NULL when cert_pem does not parse. */
+static const fl_cert_t *w_cert(w_stub_t *st) {
+  if (!st->cert_looked_up) {
+    st->cert = fl__certs_get(st->certs, B(st->creator.cert_pem));
+    st->cert_looked_up = true;
+  }
+  return st->cert;
+}
+
+static int w_get_creator_cn(fl_cc_stub_t *s, fl_cc_bytes_t *cn) {
+  w_stub_t *st = (w_stub_t *)s;
+  int rc = fl__cert_cn(w_cert(st), cn);
+  /* A copy in the arena: the view stays valid for the whole invocation
+   * (memory rule 2) whatever the cache does. */
+  if (rc == FL_CC_OK) cn->data = fl__arena_dup(&st->arena, B(*cn));
+  return rc;
+}
+
+static int w_verify_creator(fl_cc_stub_t *s, fl_cc_bytes_t msg, fl_cc_bytes_t sig) {
+  return fl__cert_verify(w_cert((w_stub_t *)s), msg, sig);
+}
+
 static int w_set_event(fl_cc_stub_t *s, fl_cc_bytes_t name, fl_cc_bytes_t payload) {
   w_stub_t *st = (w_stub_t *)s;
   if (name.len > FL_CC_MAX_KEY || payload.len > FL_CC_MAX_VALUE) return FL_CC_ETOOBIG;
@@ -585,6 +612,8 @@ static const fl_cc_stub_ops_t w_ops = {
     .set_event = w_set_event,
     .alloc = w_alloc,
     .get_stored_blob = w_get_stored_blob,
+    .get_creator_cn = w_get_creator_cn,
+    .verify_creator = w_verify_creator,
 };
 
 /* Decodes an INVOKE frame into st (views into in). False if malformed. */
@@ -611,13 +640,19 @@ static bool w_decode_invoke(w_stub_t *st, const fl_sbuf_t *in) {
   return !r.bad && r.n == 0;
 }
 
+/* Parsed creator certificates a worker keeps (certs.c): enough for the
+ * clients, admins and peers that keep submitting to one chaincode. */
+#define W_CERT_CACHE 64
+
 static _Noreturn void worker_main(const fl_chaincode_t *desc, int fd) {
   fl_sbuf_t in = {0};
+  /* Never freed: the worker leaves only by _exit. */
+  fl__certs_t *certs = fl__certs_new(W_CERT_CACHE);
   for (;;) {
     uint32_t type;
     if (recv_frame(fd, &type, &in, 0) != FL_OK) w_die(0); /* the peer closed us */
     if (type != M_INVOKE) w_die(7);
-    w_stub_t st = {.base.ops = &w_ops, .fd = fd};
+    w_stub_t st = {.base.ops = &w_ops, .fd = fd, .certs = certs};
     if (!w_decode_invoke(&st, &in)) w_die(7);
 
     fl_cc_response_t resp;
@@ -655,6 +690,27 @@ static _Noreturn void worker_main(const fl_chaincode_t *desc, int fd) {
   }
 }
 
+/* The worker's allocator. It inherits the peer's settings with the fork: a
+ * fixed M_MMAP_THRESHOLD of 256 KiB, which turns glibc's dynamic thresholds
+ * off, so the trim threshold stays at its 128 KiB default. The peer wants
+ * that for its memtables (common/base/alloc.h); in a worker it means that
+ * every invocation gives the heap top it freed back to the kernel and then
+ * faults fresh zeroed pages in again for the next one (the 40 KB model blobs
+ * and their decoded tensors, an update's frames): page faults were ~10% of
+ * a worker's CPU time in mlupdate's SubmitUpdate. A worker is one thread
+ * with one arena that runs one invocation at a time, so it keeps what it
+ * freed instead: blocks up to 32 MiB (glibc's largest mmap threshold) come
+ * from the heap, and the heap is trimmed only above 64 MiB of free top. Its
+ * RSS thus stays near the largest working set of one invocation (which it
+ * would reach anyway), not the sum of anything. No-op under ASan/TSan, whose
+ * allocators replace glibc's. */
+static void worker_malloc_setup(void) {
+#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
+  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
+#endif
+}
+
 /* Registered first in the worker, so it runs first if the chaincode calls
  * exit(): it leaves before any atexit handler of the peer (stdio buffers
  * copied from the peer, library destructors) can run in the worker. */
@@ -683,6 +739,7 @@ static _Noreturn void child_start(const fl_chaincode_t *desc, int fd, int other,
     close(fd);
   }
   close_range(4, ~0u, 0);
+  worker_malloc_setup();
   worker_main(desc, 3);
 }
 

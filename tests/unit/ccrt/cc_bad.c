@@ -3,6 +3,8 @@
  * cc_bad.c: chaincode objects the runtime must refuse, one per define:
  * CC_BAD_NOSYM exports no fl_chaincode_entry, CC_BAD_ABI reports ABI 99,
  * CC_BAD_NAME calls itself "impostor", CC_BAD_NOINVOKE has no invoke.
+ * CC_ABI=<n> reports ABI n: 1 is older than FL_CC_ABI_MIN_VERSION (refused),
+ * 2 is an older version the runtime still loads and runs.
  */
 #include "chaincode/shim.h"
 
@@ -20,6 +22,8 @@ __attribute__((visibility("default"))) const fl_chaincode_t *fl_chaincode_entry_
 #else
 #if defined(CC_BAD_ABI)
 #define ABI 99u
+#elif defined(CC_ABI)
+#define ABI CC_ABI
 #else
 #define ABI FL_CC_ABI_VERSION
 #endif

@@ -14,6 +14,9 @@
  *                     digits h; appends "S<bytes>;", "S!;" (absent) or
  *                     "E<rc>;"
  *   event n p         sets the event
+ *   cn                appends "C<creator's subject CN>;" or "E<rc>;"
+ *   verify m sig      verifies the hex DER signature sig over m with the
+ *                     creator's key; appends "V;" or "E<rc>;"
  *   loopget k         calls get_state until it fails; appends "T;" when the
  *                     failure is FL_CC_ETIMEDOUT (in-process timeout test)
  *   status code       the final response status (default 200)
@@ -172,6 +175,27 @@ static fl_cc_response_t run(fl_cc_stub_t *s) {
         puts_(&o, ";");
       }
       i += 1;
+    } else if (fl_cc_eq(op, "cn")) {
+      fl_cc_bytes_t cn;
+      if ((rc = fl_cc_get_creator_cn(s, &cn))) {
+        putrc(&o, rc);
+      } else {
+        puts_(&o, "C");
+        putb(&o, cn);
+        puts_(&o, ";");
+      }
+    } else if (fl_cc_eq(op, "verify")) {
+      NEED(2);
+      uint8_t sig[160];
+      size_t n = 0;
+      for (; n < sizeof sig && 2 * n + 1 < a[i + 1].len; n++) {
+        char t[3] = {(char)a[i + 1].data[2 * n], (char)a[i + 1].data[2 * n + 1], 0};
+        sig[n] = (uint8_t)strtoul(t, NULL, 16);
+      }
+      rc = fl_cc_verify_creator(s, a[i], fl_cc_bytes(sig, n));
+      if (rc) putrc(&o, rc);
+      else puts_(&o, "V;");
+      i += 2;
     } else if (fl_cc_eq(op, "event")) {
       NEED(2);
       if ((rc = fl_cc_set_event(s, a[i], a[i + 1]))) putrc(&o, rc);

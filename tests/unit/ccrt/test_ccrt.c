@@ -35,6 +35,8 @@
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/hash.h"
+#include "common/crypto/sign.h"
+#include "common/crypto/x509.h"
 #include "fl/ledger/rwset.pb-c.h"
 #include "tests/unit/ccrt/test_ccrt.h"
 
@@ -46,6 +48,7 @@ static const struct {
     {CCRT_KVSTORE_SO, "kvstore.so"},   {CCRT_SCRIPT_SO, "script.so"},
     {CCRT_NOSYM_SO, "bad_nosym.so"},   {CCRT_ABI_SO, "bad_abi.so"},
     {CCRT_NAME_SO, "bad_name.so"},     {CCRT_NOINVOKE_SO, "bad_noinvoke.so"},
+    {CCRT_ABI1_SO, "abi1.so"},         {CCRT_ABI2_SO, "abi2.so"},
 };
 
 static void read_all(const char *path, fl_sbuf_t *out) {
@@ -464,6 +467,7 @@ static void test_refuse_bad_objects(void **state) {
   expect_refused(rt, c->dir, "bad", "missing.so", FL_NOTFOUND, "cannot read");
   expect_refused(rt, c->dir, "bad", "bad_nosym.so", FL_ECONFIG, "does not export");
   expect_refused(rt, c->dir, "bad", "bad_abi.so", FL_ECONFIG, "ABI version 99");
+  expect_refused(rt, c->dir, "bad", "abi1.so", FL_ECONFIG, "ABI version 1,");
   expect_refused(rt, c->dir, "bad", "bad_name.so", FL_ECONFIG, "impostor");
   expect_refused(rt, c->dir, "bad", "bad_noinvoke.so", FL_ECONFIG, "no invoke");
   char *p = fl_sprintf("%s/notelf.so", c->dir);
@@ -473,6 +477,19 @@ static void test_refuse_bad_objects(void **state) {
   expect_refused(rt, c->dir, "bad", "../kvstore.so", FL_EINVAL, "definition");
   assert_null(fl_ccrt_find(rt, "bad"));
   fl_ccrt_free(rt);
+
+  /* ABI 3 only appended to the stub's table: an ABI 2 object still loads
+   * and runs, in both modes. */
+  for (int m = 0; m < 2; m++) {
+    fl_ccrt_cc_t *cc;
+    fl_ccrt_t *r = tc_runtime(c->dir, m ? FL_CCRT_IN_PROCESS : FL_CCRT_FORK, 0, "bad", "abi2.so",
+                              &cc);
+    fl_ccrt_result_t *res = NULL;
+    assert_int_equal(tc_sim(cc, &fake_ops, &(fake_t){0}, &res, "x", NULL), FL_OK);
+    assert_true(tc_payload_is(res, "should never run"));
+    fl_ccrt_result_free(res);
+    fl_ccrt_free(r);
+  }
 
   /* Bad options. */
   fl_ccrt_t *r2 = (fl_ccrt_t *)1;
@@ -863,6 +880,127 @@ static void test_modes_agree(void **state) {
   fl_ccrt_free(ri);
 }
 
+/* ---- the creator's certificate (ABI 3) ---------------------------------------------- */
+
+typedef struct cid_s {
+  fl_signer_t *key;
+  fl_sbuf_t pem;
+} cid_t;
+
+static void cid_make(cid_t *id, const char *cn) {
+  assert_int_equal(fl_signer_generate(&id->key), FL_OK);
+  fl_cert_template_t t = {.org = "Org1", .cn = cn, .not_before = 1700000000,
+                          .not_after = 1900000000};
+  fl_cert_t *c = NULL;
+  assert_int_equal(fl_cert_issue(&t, id->key, NULL, id->key, &c), FL_OK);
+  id->pem = (fl_sbuf_t){0};
+  fl_cert_to_pem(c, &id->pem);
+  fl_cert_free(c);
+}
+
+static void cid_free(cid_t *id) {
+  fl_signer_free(id->key);
+  fl_sbuf_free(&id->pem);
+}
+
+/* Hex of signer's signature over msg (owned). */
+static char *cid_sig(const cid_t *id, const char *msg) {
+  fl_sbuf_t sig = {0};
+  assert_int_equal(fl_signer_sign(id->key, msg, strlen(msg), &sig), FL_OK);
+  char *hex = fl_malloc(2 * sig.len + 1);
+  for (size_t i = 0; i < sig.len; i++) snprintf(hex + 2 * i, 3, "%02x", sig.data[i]);
+  fl_sbuf_free(&sig);
+  return hex;
+}
+
+/* Runs the script args (NULL-terminated) with pem as the creator's
+ * certificate; expects 200 and the payload want. */
+static void run_as(fl_ccrt_cc_t *cc, fl_buf_t pem, const char *want, ...) {
+  fl_buf_t args[16];
+  size_t n = 0;
+  va_list ap;
+  va_start(ap, want);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) != NULL) {
+    assert_true(n < 16);
+    args[n++] = FL_BUF_STR(a);
+  }
+  va_end(ap);
+  fl_ccrt_invocation_t inv = {
+      .tx_id = FL_BUF_STR("tx0002"), .timestamp_ms = 1700000000123ull, .args = args,
+      .nargs = n, .creator = {.mspid = FL_BUF_STR("Org1MSP"), .cert_pem = pem,
+                              .role = FL_BUF_STR("client")}};
+  fake_t f = {0};
+  fl_ccrt_result_t *r = NULL;
+  char *err = NULL;
+  assert_int_equal(fl_ccrt_simulate(cc, &fake_ops, &f, &inv, &r, &err), FL_OK);
+  assert_null(err);
+  assert_int_equal(r->status, 200);
+  if (!tc_payload_is(r, want))
+    fprintf(stderr, "payload %.*s, want %s\n", (int)r->payload.len,
+            (const char *)r->payload.data, want);
+  assert_true(tc_payload_is(r, want));
+  fl_ccrt_result_free(r);
+  fl_free(f.e);
+}
+
+/* fl_cc_get_creator_cn and fl_cc_verify_creator in both modes: the CN and
+ * the verdict belong to the certificate of THIS invocation, also when the
+ * worker's cache holds others (calls in sequence all go to the first idle
+ * worker, so each meets the cache the ones before left), after more
+ * distinct certificates than the cache holds, and for PEM that does not
+ * parse. */
+static void creator_cert(const char *dir, fl_ccrt_mode_t mode) {
+  fl_ccrt_cc_t *cc;
+  fl_ccrt_t *rt = tc_runtime(dir, mode, 0, "script", "script.so", &cc);
+  cid_t alice, bob;
+  cid_make(&alice, "alice@org1");
+  cid_make(&bob, "bob@org1");
+  char *sa = cid_sig(&alice, "hello"), *sb = cid_sig(&bob, "hello");
+  fl_buf_t pa = fl_sbuf_view(&alice.pem), pb = fl_sbuf_view(&bob.pem);
+  for (int round = 0; round < 2; round++) { /* the second round hits the cache */
+    run_as(cc, pa, "Calice@org1;V;", "run", "cn", "verify", "hello", sa, NULL);
+    run_as(cc, pb, "Cbob@org1;V;", "run", "cn", "verify", "hello", sb, NULL);
+    /* Wrong key, wrong message, garbage: EBADSIG. */
+    run_as(cc, pa, "E-9;E-9;E-9;", "run", "verify", "hello", sb, "verify", "hellO", sa,
+           "verify", "hello", "3006020101020101", NULL);
+    run_as(cc, pb, "E-9;", "run", "verify", "hello", sa, NULL);
+  }
+  /* Not a certificate: EMALFORMED for both, and the next good one is fine. */
+  run_as(cc, FL_BUF_STR("-----PEM-----"), "E-6;E-6;", "run", "cn", "verify", "hello", sa, NULL);
+  run_as(cc, FL_BUF((const uint8_t *)"", 0), "E-6;", "run", "cn", NULL);
+  fl_buf_t cut = FL_BUF(alice.pem.data, alice.pem.len - 40); /* a truncated copy */
+  run_as(cc, cut, "E-6;", "run", "cn", NULL);
+  run_as(cc, pa, "Calice@org1;", "run", "cn", NULL);
+  /* More distinct certificates than a worker keeps (64): each still gets
+   * its own CN, and alice's is parsed again after she was replaced. */
+  for (int i = 0; i < 70; i++) {
+    cid_t x;
+    char cn[32], want[40];
+    snprintf(cn, sizeof cn, "user%02d", i);
+    snprintf(want, sizeof want, "C%s;V;", cn);
+    cid_make(&x, cn);
+    char *sx = cid_sig(&x, "m");
+    run_as(cc, fl_sbuf_view(&x.pem), want, "run", "cn", "verify", "m", sx, NULL);
+    fl_free(sx);
+    cid_free(&x);
+  }
+  run_as(cc, pa, "Calice@org1;V;", "run", "cn", "verify", "hello", sa, NULL);
+  run_as(cc, pb, "Cbob@org1;E-9;", "run", "cn", "verify", "hello", sa, NULL);
+  fl_free(sa);
+  fl_free(sb);
+  cid_free(&alice);
+  cid_free(&bob);
+  fl_ccrt_free(rt);
+}
+
+static void test_creator_cert_fork(void **state) {
+  creator_cert(((ctx_t *)*state)->dir, FL_CCRT_FORK);
+}
+static void test_creator_cert_inproc(void **state) {
+  creator_cert(((ctx_t *)*state)->dir, FL_CCRT_IN_PROCESS);
+}
+
 /* ---- isolation ------------------------------------------------------------------ */
 
 static void test_crash_isolated(void **state) {
@@ -1058,6 +1196,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_kvstore_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_keys_both_modes, setup, teardown),
       cmocka_unit_test_setup_teardown(test_modes_agree, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_creator_cert_fork, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_creator_cert_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_crash_isolated, setup, teardown),
       cmocka_unit_test_setup_teardown(test_protocol_violation, setup, teardown),
       cmocka_unit_test_setup_teardown(test_timeout_fork, setup, teardown),

@@ -531,6 +531,11 @@ static fl_mlu_json_t *submit1(h_t *h, const ident_t *who, const char *task, uint
   assert_true(r->rwset.writes[0].key.len > 7 &&
               memcmp(r->rwset.writes[0].key.data, "update/", 7) == 0);
   fl_mlu_json_t *j = payload_json(r);
+  /* The record names the submitter: client id and certificate fingerprint. */
+  char ch[65];
+  hexof(who->cert_sha, 32, ch);
+  assert_string_equal(jstr(j, "cert_sha256"), ch);
+  assert_string_equal(jstr(j, "client"), who->id);
   queue(h, r);
   uint8_t code;
   commit_block(h, &code);
@@ -872,11 +877,12 @@ static const char small_def[] =
     "\"init_hash\":\"%s\"}";
 
 /* Every rejection path, each recorded with its reason; and the error
- * responses where nothing can be recorded. */
-static void test_rejections(void **state) {
-  ids_t *ids = *state;
+ * responses where nothing can be recorded. Run in both modes: in fork mode
+ * the creator's certificate comes from the worker's cache (peer/ccrt/certs.c),
+ * where one identity's parsed certificate must never answer for another's. */
+static void rejections(ids_t *ids, fl_ccrt_mode_t mode) {
   h_t h;
-  h_init(&h, FL_CCRT_IN_PROCESS);
+  h_init(&h, mode);
   float init[P], d[P];
   char ih[65];
   create_task(&h, &ids->admin1, "rj", small_def, init, ih);
@@ -1065,6 +1071,9 @@ static void test_rejections(void **state) {
   h_free(&h);
 }
 
+static void test_rejections(void **state) { rejections(*state, FL_CCRT_IN_PROCESS); }
+static void test_rejections_fork(void **state) { rejections(*state, FL_CCRT_FORK); }
+
 /* ---- determinism: same proposal twice, two modes, two processes --------------------------- */
 
 static const char krum_def[] =
@@ -1241,6 +1250,7 @@ int main(void) {
       cmocka_unit_test(test_score_rule),
       cmocka_unit_test(test_three_rounds),
       cmocka_unit_test(test_rejections),
+      cmocka_unit_test(test_rejections_fork),
       cmocka_unit_test(test_determinism),
   };
   return cmocka_run_group_tests_name("mlupdate", tests, ids_setup, ids_teardown);
