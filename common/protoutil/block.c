@@ -313,6 +313,7 @@ fl_status_t fl_block_verify_signatures(const fl_block_t *b,
       valid++;
     }
     if (sig_status != NULL) sig_status[i] = st;
+    else if (valid >= quorum) break;
   }
   fl_free(counted);
   if (n_valid != NULL) *n_valid = valid;

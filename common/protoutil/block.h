@@ -127,6 +127,9 @@ fl_status_t fl_block_set_validation_codes(fl_block_t *b, const uint8_t *codes, s
  *    of range or without a key; FL_EEXIST a replica already counted (a
  *    duplicate is counted once and not re-verified).
  *  n_valid (optional) receives the number of distinct valid replicas.
+ *  Without sig_status the check stops at the 2f+1-th valid signature (a
+ *  peer needs no more; each further one costs an ECDSA verify), so n_valid
+ *  is then at most 2f+1; with sig_status every signature is checked.
  *  Returns FL_OK; FL_EBADSIG (fewer than 2f+1); FL_EINVAL when verifiers is
  *  NULL or n_verifiers < 2f+1. Block 0 carries no signatures (see
  *  genesis.h): do not call this on it. Thread-safe on a shared block. */

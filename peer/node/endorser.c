@@ -14,6 +14,7 @@
 #include "common/base/clock.h"
 #include "common/base/log.h"
 #include "common/crypto/x509.h"
+#include "common/net/lat.h"
 #include "common/protoutil/proposal.h"
 #include "peer/node/wire.h"
 
@@ -299,6 +300,8 @@ fl_status_t fl_endorser_process(fl_endorser_t *e, fl_buf_t sp, bool endorse, fl_
     goto answer;
   }
   res->sim_ns = r->elapsed_ns;
+  FL_LAT("peer endorse_sim tx=%.16s sim_us=%llu", p->header.tx_id,
+         (unsigned long long)(r->elapsed_ns / 1000));
   msg = cstr(r->message);
   pr.response = (fl_response_t){.status = r->status, .message = msg, .payload = r->payload};
   res->status = r->status;

@@ -558,6 +558,21 @@ static void test_block_signatures(void **state) {
   /* Too few orderers for f. */
   assert_int_equal(fl_block_verify_signatures(b, W.verifiers, 2, F, NULL, NULL, NULL), FL_EINVAL);
 
+  /* Four valid signatures: without sig_status the check stops at the
+   * 2f+1-th (what a peer needs); with it every one is checked. */
+  fl_sbuf_t envs4[1] = {{0}};
+  fl_block_t *b4 = make_block(4, prev, 1, envs4);
+  for (uint32_t r = 0; r < N_ORDERERS; r++)
+    assert_int_equal(fl_block_sign(b4, r, W.orderer[r].key), FL_OK);
+  assert_int_equal(fl_block_verify_signatures(b4, W.verifiers, N_ORDERERS, F, NULL, &nv, NULL),
+                   FL_OK);
+  assert_int_equal(nv, 2 * F + 1);
+  assert_int_equal(fl_block_verify_signatures(b4, W.verifiers, N_ORDERERS, F, st, &nv, NULL),
+                   FL_OK);
+  assert_int_equal(nv, N_ORDERERS);
+  fl_block_free(b4);
+  free_envs(envs4, 1);
+
   /* Flip a byte of the header bytes (inside previous_hash): the block still
    * decodes (data hash intact) but every signature fails. */
   fl_sbuf_t enc = {0};
