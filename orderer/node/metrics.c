@@ -47,7 +47,7 @@ static const char *const rpc_methods[FL__M_N] = {"Orderer/Broadcast", "Orderer/D
 /* Order of the `reason` label of fedledger_orderer_pbft_messages_dropped_total. */
 static const char *const drop_reasons[] = {"bad_signature", "non_member",  "stale",
                                            "malformed",     "out_of_window", "duplicate",
-                                           "conflicting",   "rejected"};
+                                           "conflicting",   "rejected",      "redundant"};
 #define N_DROP (sizeof(drop_reasons) / sizeof(drop_reasons[0]))
 
 /* Order of the `queue` label of fedledger_orderer_queue_depth. */
@@ -172,10 +172,10 @@ void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_s
   add_delta(m->requests, 0, st->requests_executed, o->requests_executed);
   const uint64_t now_d[N_DROP] = {st->rx_bad_signature, st->rx_non_member, st->rx_stale,
                                   st->rx_malformed,     st->rx_out_of_window, st->rx_duplicate,
-                                  st->rx_conflicting,   st->rx_rejected};
+                                  st->rx_conflicting,   st->rx_rejected,      st->rx_redundant};
   const uint64_t old_d[N_DROP] = {o->rx_bad_signature, o->rx_non_member, o->rx_stale,
                                   o->rx_malformed,     o->rx_out_of_window, o->rx_duplicate,
-                                  o->rx_conflicting,   o->rx_rejected};
+                                  o->rx_conflicting,   o->rx_rejected,      o->rx_redundant};
   for (size_t i = 0; i < N_DROP; i++) add_delta(m->dropped, i, now_d[i], old_d[i]);
   m->last = *st;
   size_t oq = 0;

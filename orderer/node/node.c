@@ -504,14 +504,15 @@ static void log_metrics(fl__node_t *n, uint64_t now) {
   if (exec > 0 || n->m_writes > 0)
     FL_INFO(LOG, "metrics replica=%u s=%.1f requests_executed=%llu blocks=%llu writes=%llu "
             "write_ms_avg=%.1f write_ms_max=%llu write_mb=%.1f pending=%llu cs_queue=%zu "
-            "bc_queue=%zu parked=%zu view=%llu",
+            "bc_queue=%zu parked=%zu view=%llu rx_total=%llu redundant_total=%llu",
             n->self, (double)(now - n->m_at) / 1000.0, (unsigned long long)exec,
             (unsigned long long)(st.blocks_delivered - n->m_blocks),
             (unsigned long long)n->m_writes,
             n->m_writes ? (double)n->m_write_ms / (double)n->m_writes : 0.0,
             (unsigned long long)n->m_write_max, (double)n->m_write_bytes / 1e6,
             (unsigned long long)n->info.pending_requests, n->cs_n + n->cs_nb, n->bc_n, n->park_n,
-            (unsigned long long)n->info.view);
+            (unsigned long long)n->info.view, (unsigned long long)st.rx_messages,
+            (unsigned long long)st.rx_redundant);
   n->m_at = now;
   n->m_exec = st.requests_executed;
   n->m_blocks = st.blocks_delivered;

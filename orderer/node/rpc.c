@@ -784,6 +784,36 @@ static size_t cs_take(fl_sbuf_t *q, size_t *nq, fl_sbuf_t *dst, size_t k) {
   return k;
 }
 
+/* Whether queued message b would change nothing (fl_pbft_redundant: a
+ * PREPARE, COMMIT or BLOCK-SIGN whose quorum this replica already has), so
+ * it can be dropped before its signature is checked. Asked as late as
+ * possible, as the message is put in a job, so that the votes stepped
+ * meanwhile count. Only small messages are peeked (a vote is a few hundred
+ * bytes). */
+#define CS_PEEK_MAX 4096u
+
+static bool cs_redundant(fl__node_t *n, const fl_sbuf_t *b) {
+  fl_pbft_msg_info_t mi;
+  return b->len <= CS_PEEK_MAX && fl_pbft_msg_peek(fl_sbuf_view(b), &mi) == FL_OK &&
+         fl_pbft_redundant(n->pbft, &mi);
+}
+
+/* cs_take for the consensus queue: up to k messages that are not
+ * redundant; the redundant ones met on the way are freed. */
+static size_t cs_take_needed(fl__node_t *n, fl_sbuf_t *dst, size_t k) {
+  size_t i = 0, got = 0;
+  for (; i < n->cs_n && got < k; i++) {
+    if (cs_redundant(n, &n->cs_pend[i])) {
+      fl_sbuf_free(&n->cs_pend[i]);
+      continue;
+    }
+    dst[got++] = n->cs_pend[i];
+  }
+  memmove(n->cs_pend, n->cs_pend + i, (n->cs_n - i) * sizeof(*n->cs_pend));
+  n->cs_n -= i;
+  return got;
+}
+
 /* Consensus messages proper go before forwarded client requests: under
  * load a NEW-VIEW or a COMMIT must not wait behind megabytes of requests. */
 static void cs_flush(fl__node_t *n) {
@@ -791,8 +821,13 @@ static void cs_flush(fl__node_t *n) {
     csjob_t *j = fl_calloc(1, sizeof(*j));
     j->n = n;
     j->msgs = fl_calloc(CS_BATCH, sizeof(*j->msgs));
-    size_t k = cs_take(n->cs_pend, &n->cs_n, j->msgs, CS_BATCH);
+    size_t k = cs_take_needed(n, j->msgs, CS_BATCH);
     k += cs_take(n->cs_bulk, &n->cs_nb, j->msgs + k, CS_BATCH - k);
+    if (k == 0) { /* all redundant */
+      fl_free(j->msgs);
+      fl_free(j);
+      continue;
+    }
     j->cnt = k;
     j->out = fl_calloc(k, sizeof(*j->out));
     j->rc = fl_calloc(k, sizeof(*j->rc));

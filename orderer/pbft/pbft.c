@@ -812,6 +812,36 @@ static void on_vote(fl_pbft_t *p, fl__pbft_smsg_t *m) {
   check_committed(p, e);
 }
 
+/* A vote that arrives after its quorum changes nothing: the entry keeps the
+ * 2f prepares of its certificate and the 2f+1 commits it executed on. */
+bool fl_pbft_redundant(fl_pbft_t *p, const fl_pbft_msg_info_t *mi) {
+  bool r = false;
+  if (mi->replica >= p->n || mi->replica == p->self) return false;
+  if (mi->type == FL_PBFT_MSG_PREPARE || mi->type == FL_PBFT_MSG_COMMIT) {
+    /* Not "seq already executed": a NEW-VIEW re-proposes executed seqs, and
+     * a replica that executed one must still prepare and commit it in the
+     * new view for the others to reach their quorums. */
+    if (mi->view != p->view || p->in_vc) return false;
+    if (mi->seq <= p->low) {
+      r = true; /* below the watermark: dropped as stale anyway */
+    } else if (mi->seq <= p->low + p->L) {
+      const fl__pbft_entry_t *e = &p->log[mi->seq % p->L];
+      r = e->seq == mi->seq && e->view == p->view && e->pp != NULL &&
+          (mi->type == FL_PBFT_MSG_PREPARE ? e->prepared : e->committed);
+    }
+  } else if (mi->type == FL_PBFT_MSG_BLOCK_SIGN) {
+    if (mi->number == 0) return false;
+    if (mi->number <= p->delivered) {
+      r = true;
+    } else if (mi->number <= p->delivered + p->nblk) {
+      const fl__pbft_blk_t *k = &p->blk[mi->number % p->nblk];
+      r = k->number == mi->number && k->built && k->nvalid >= p->q;
+    }
+  }
+  if (r) p->stats.rx_redundant++;
+  return r;
+}
+
 /* ---------------------------------------------------------- checkpoints */
 
 static fl__pbft_ck_t *ck_at(fl_pbft_t *p, uint64_t seq) {
@@ -1380,10 +1410,15 @@ static void status_tick(fl_pbft_t *p) {
                       &msg);
   send_unkept(p, FL_PBFT_TO_ALL, &msg);
   if (!p->in_vc) {
-    uint64_t from = p->last_exec > p->low ? p->last_exec : p->low;
-    for (uint64_t s = from + 1; s <= p->low + p->L; s++) {
+    for (uint64_t s = p->low + 1; s <= p->low + p->L; s++) {
       fl__pbft_entry_t *e = &p->log[s % p->L];
       if (e->seq != s || e->view != p->view || e->pp == NULL) continue;
+      /* An executed seq is done here unless a NEW-VIEW re-proposed it and
+       * it is not committed in this view yet: replicas that did not execute
+       * it can only finish it in this view, with our votes (a replica that
+       * executes and then stops resending can leave a lagging one short of
+       * its quorum for good). */
+      if (s <= p->last_exec && e->committed) continue;
       /* Back off (resend, 2x, 4x, 8x): a slow replica must not be buried
        * under copies of what it has not processed yet. */
       uint32_t sh = e->ntx < 3 ? e->ntx : 3;

@@ -179,6 +179,7 @@ typedef struct fl_pbft_stats_s {
   uint64_t rx_duplicate;      /* a vote already counted                  */
   uint64_t rx_conflicting;    /* equivocation: a 2nd different message    */
   uint64_t rx_rejected;       /* well-formed but refused (bad pre-prepare, bad VC/NV, bad state) */
+  uint64_t rx_redundant;      /* skipped unverified: fl_pbft_redundant() */
   uint64_t view_changes;      /* view changes this replica started/joined */
   uint64_t new_views;         /* views installed                         */
   uint64_t checkpoints_stable;
@@ -333,11 +334,25 @@ typedef struct fl_pbft_msg_info_s {
   uint32_t replica;           /* claimed sender (signature NOT checked) */
   uint64_t view;              /* pre-prepare/prepare/commit/new-view/view-change(new view)/status */
   uint64_t seq;               /* pre-prepare/prepare/commit/checkpoint/block-sign/batch-fetch/batch-data */
+  uint64_t number;            /* block-sign: the block number */
 } fl_pbft_msg_info_t;
 
 /** Decodes the envelope of a SignedMessage (borrowed) without checking the
  *  signature, for routing, logging and tests. FL_OK or FL_EMALFORMED. */
 fl_status_t fl_pbft_msg_peek(fl_buf_t msg, fl_pbft_msg_info_t *out /* out */);
+
+/** Whether a received message, known only by what fl_pbft_msg_peek read
+ *  from it (its signature NOT checked), would change nothing if it were
+ *  stepped now, so that the host may drop it without paying for the
+ *  signature check (docs/ordering.md section 2, "Redundant votes"):
+ *    - a PREPARE or COMMIT of the current view (no view change running) for
+ *      a seq already executed, or whose entry is already prepared (PREPARE)
+ *      or committed (COMMIT) in this view;
+ *    - a BLOCK-SIGN for a block already delivered, or built and already
+ *      holding 2f+1 valid signatures.
+ *  Nothing else is ever redundant. When true, counts the message in
+ *  rx_redundant. Same thread as the other calls (it reads the state). */
+bool fl_pbft_redundant(fl_pbft_t *p, const fl_pbft_msg_info_t *mi);
 
 /** One client request: views, borrowed. */
 typedef struct fl_pbft_request_s {

@@ -1174,6 +1174,7 @@ fl_status_t fl_pbft_msg_peek(fl_buf_t msg, fl_pbft_msg_info_t *out) {
     case FL__PBFT__MESSAGE__TYPE_BLOCK_SIGN:
       if (!m->block_sign) { rc = FL_EMALFORMED; break; }
       out->seq = m->block_sign->seq;
+      out->number = m->block_sign->number;
       break;
     case FL__PBFT__MESSAGE__TYPE_BATCH_FETCH:
       if (!m->batch_fetch) { rc = FL_EMALFORMED; break; }

@@ -54,6 +54,7 @@ typedef struct sim_opts_s {
   sim_crash_t crash[4];
   uint32_t ncrash;
   bool partial_crash;    /* a crash applies only a prefix of the last actions */
+  bool skip_redundant;   /* drop what fl_pbft_redundant calls redundant, as the orderer does */
   fl_pbft_config_t cfg;  /* n and self are filled in per replica */
 } sim_opts_t;
 

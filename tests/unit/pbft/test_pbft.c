@@ -38,7 +38,7 @@ typedef void (*opts_fn)(sim_opts_t *o, uint64_t seed);
 
 typedef struct agg_s {
   uint64_t runs, view_changes, state_transfers, bad_sig, non_member,
-      malformed, stale, conflicting, rejected, blocks, filtered, fetched;
+      malformed, stale, conflicting, rejected, blocks, filtered, fetched, redundant;
 } agg_t;
 
 /* Runs `count` seeds starting at `base` (or just FL_PBFT_SEED); fails on the
@@ -54,6 +54,10 @@ static void run_seeds(const char *name, uint32_t n, uint64_t base,
     sim_opts_t o;
     sim_opts_random(n, seed, &o);
     if (fn) fn(&o, seed);
+    /* FL_PBFT_SKIP_REDUNDANT=0/1 forces the host's redundant-vote skipping
+     * off/on (to tell whether a failing seed depends on it). */
+    uint64_t skip = env_u64("FL_PBFT_SKIP_REDUNDANT", 2);
+    if (skip < 2) o.skip_redundant = skip == 1;
     sim_result_t *res = fl_calloc(1, sizeof(*res));
     sim_run(&o, res);
     if (!res->ok) {
@@ -79,19 +83,21 @@ static void run_seeds(const char *name, uint32_t n, uint64_t base,
       agg->rejected += st->rx_rejected;
       agg->filtered += st->requests_filtered;
       agg->fetched += st->batches_fetched;
+      agg->redundant += st->rx_redundant;
     }
     fl_free(res);
   }
   fprintf(stderr,
           "[ sim    ] %s n=%u seeds=%llu blocks=%llu view_changes=%llu "
           "state_transfers=%llu bad_sig=%llu stale=%llu conflicting=%llu "
-          "filtered=%llu batches_fetched=%llu\n",
+          "filtered=%llu batches_fetched=%llu redundant_skipped=%llu\n",
           name, n, (unsigned long long)agg->runs, (unsigned long long)agg->blocks,
           (unsigned long long)agg->view_changes,
           (unsigned long long)agg->state_transfers,
           (unsigned long long)agg->bad_sig, (unsigned long long)agg->stale,
           (unsigned long long)agg->conflicting,
-          (unsigned long long)agg->filtered, (unsigned long long)agg->fetched);
+          (unsigned long long)agg->filtered, (unsigned long long)agg->fetched,
+          (unsigned long long)agg->redundant);
 }
 
 /* ------------------------------------------------------------ unit tests */
@@ -553,6 +559,10 @@ static void test_block_protoutil(void **state) {
    * they are delivered. */
   struct { uint32_t to; fl_sbuf_t b; } *q = fl_calloc(NQ, sizeof(*q));
   size_t qh = 0, qt = 0;
+  /* Every message replica 1 sends to replica 0, kept to be offered again
+   * once everything is delivered (fl_pbft_redundant, below). */
+  fl_sbuf_t *from1 = fl_calloc(NQ, sizeof(*from1));
+  size_t nfrom1 = 0;
   uint64_t delivered[NR] = {0};
   uint8_t prev[NR][32];
   for (uint32_t i = 0; i < NR; i++) memcpy(prev[i], genesis, 32);
@@ -581,6 +591,8 @@ static void test_block_protoutil(void **state) {
               memset(&q[qt % NQ].b, 0, sizeof(fl_sbuf_t));
               fl_sbuf_append(&q[qt % NQ].b, a[j].bytes.data, a[j].bytes.len);
               qt++;
+              if (i == 1 && t == 0 && nfrom1 < NQ)
+                fl_sbuf_append(&from1[nfrom1++], a[j].bytes.data, a[j].bytes.len);
             }
           } else if (a[j].type == FL_PBFT_ACT_DELIVER) {
             fl_block_t *b = NULL;
@@ -621,6 +633,41 @@ static void test_block_protoutil(void **state) {
       if (!any) break;
     }
   }
+  /* Redundant votes: with everything executed and delivered, each PREPARE,
+   * COMMIT and BLOCK-SIGN replica 1 sent changes nothing at replica 0 any
+   * more; a pre-prepare or status never counts as redundant, nor does a
+   * vote for another view or for a seq not yet prepared. */
+  fl_pbft_stats_t st0;
+  fl_pbft_stats(p[0], &st0);
+  size_t nvotes = 0, nbs = 0;
+  for (size_t k = 0; k < nfrom1; k++) {
+    fl_pbft_msg_info_t mi;
+    assert_int_equal(fl_pbft_msg_peek(fl_sbuf_view(&from1[k]), &mi), FL_OK);
+    assert_int_equal(mi.replica, 1);
+    bool vote = mi.type == FL_PBFT_MSG_PREPARE || mi.type == FL_PBFT_MSG_COMMIT ||
+                mi.type == FL_PBFT_MSG_BLOCK_SIGN;
+    assert_int_equal(fl_pbft_redundant(p[0], &mi), vote);
+    if (vote) {
+      nvotes++;
+      if (mi.type == FL_PBFT_MSG_BLOCK_SIGN) {
+        nbs++;
+        assert_true(mi.number >= 1 && mi.number <= delivered[0]);
+      }
+      fl_pbft_msg_info_t other = mi;
+      other.view++;
+      if (mi.type != FL_PBFT_MSG_BLOCK_SIGN) assert_false(fl_pbft_redundant(p[0], &other));
+      other = mi;
+      other.seq = 1000; /* above last_executed: nothing prepared there */
+      other.number = delivered[0] + 1;
+      assert_false(fl_pbft_redundant(p[0], &other));
+    }
+    fl_sbuf_free(&from1[k]);
+  }
+  fl_free(from1);
+  assert_true(nvotes >= 4 && nbs >= 2);
+  fl_pbft_stats_t st1;
+  fl_pbft_stats(p[0], &st1);
+  assert_int_equal(st1.rx_redundant, st0.rx_redundant + nvotes);
   for (uint32_t i = 0; i < NR; i++) {
     fl_pbft_stats_t st;
     fl_pbft_stats(p[i], &st);
@@ -776,6 +823,7 @@ static void test_sim_n4(void **state) {
   agg_t a;
   run_seeds("faulty-net", 4, 1000, 1000, NULL, &a);
   assert_true(a.blocks > 0);
+  assert_true(a.redundant > 0); /* half the seeds skip redundant votes */
 }
 
 static void test_sim_n7(void **state) {
@@ -783,6 +831,7 @@ static void test_sim_n7(void **state) {
   agg_t a;
   run_seeds("faulty-net", 7, 5000, 1000, NULL, &a);
   assert_true(a.blocks > 0);
+  assert_true(a.redundant > 0);
 }
 
 static void equivocate(sim_opts_t *o, uint64_t seed) {
@@ -898,6 +947,8 @@ static void test_crash_restart_state_transfer(void **state) {
 int main(void) {
   if (getenv("FL_PBFT_VERBOSE") == NULL) fl_log_configure("error");
   else fl_log_configure(getenv("FL_PBFT_VERBOSE"));
+  /* FL_PBFT_ONLY=test_byz_* runs the matching tests only (replaying seeds). */
+  if (getenv("FL_PBFT_ONLY") != NULL) cmocka_set_test_filter(getenv("FL_PBFT_ONLY"));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_map),
       cmocka_unit_test(test_config),
