@@ -98,7 +98,10 @@ typedef struct fl_ccrt_state_ops_s {
   /** Frees a walk. NULL-safe. */
   void (*hist_free)(void *it);
   /** Reads the committed blob whose SHA-256 is hash into *out (replaced; the
-   *  runtime frees it). FL_NOTFOUND when the blob store has none. */
+   *  runtime frees it). FL_NOTFOUND when the blob store has none. Must hand
+   *  out only bytes whose SHA-256 is hash (fl_ledger_blob_get checks it and
+   *  fails with FL_ECORRUPT): fl_cc_get_stored_blob promises that to the
+   *  chaincode, which therefore need not hash them again. */
   fl_status_t (*blob_get)(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN],
                           fl_sbuf_t *out /* out */);
 } fl_ccrt_state_ops_t;
