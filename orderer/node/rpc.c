@@ -784,6 +784,28 @@ static size_t cs_take(fl_sbuf_t *q, size_t *nq, fl_sbuf_t *dst, size_t k) {
   return k;
 }
 
+/* The first byte of a SignedMessage's inner Message (its oneof tag), from
+ * the first bytes only: field 1 (message, tag 0x0A), its length, then the
+ * tag. -1 when the bytes do not start that way; the decoder judges those. */
+static int inner_tag(fl_buf_t m) {
+  size_t off = 1;
+  if (m.len < 3 || m.data[0] != 0x0A) return -1;
+  for (int i = 0; i < 10 && off < m.len; i++)
+    if (!(m.data[off++] & 0x80)) return off < m.len ? m.data[off] : -1;
+  return -1;
+}
+
+/* A Forward: Message field 9, length-delimited (0x4A). Anything else counts
+ * as consensus proper. */
+static bool is_forward(fl_buf_t m) { return inner_tag(m) == 0x4A; }
+
+/* Possibly a PREPARE (field 2, 0x12), COMMIT (3, 0x1A) or BLOCK-SIGN (10,
+ * 0x52): the only messages fl_pbft_redundant can call redundant. */
+static bool maybe_vote(fl_buf_t m) {
+  int t = inner_tag(m);
+  return t == 0x12 || t == 0x1A || t == 0x52;
+}
+
 /* Whether queued message b would change nothing (fl_pbft_redundant: a
  * PREPARE, COMMIT or BLOCK-SIGN whose quorum this replica already has), so
  * it can be dropped before its signature is checked. Asked as late as
@@ -794,13 +816,14 @@ static size_t cs_take(fl_sbuf_t *q, size_t *nq, fl_sbuf_t *dst, size_t k) {
 
 static bool cs_redundant(fl__node_t *n, const fl_sbuf_t *b) {
   fl_pbft_msg_info_t mi;
-  return b->len <= CS_PEEK_MAX && fl_pbft_msg_peek(fl_sbuf_view(b), &mi) == FL_OK &&
-         fl_pbft_redundant(n->pbft, &mi);
+  return b->len <= CS_PEEK_MAX && maybe_vote(fl_sbuf_view(b)) &&
+         fl_pbft_msg_peek(fl_sbuf_view(b), &mi) == FL_OK && fl_pbft_redundant(n->pbft, &mi);
 }
 
 /* cs_take for the consensus queue: up to k messages that are not
  * redundant; the redundant ones met on the way are freed. */
 static size_t cs_take_needed(fl__node_t *n, fl_sbuf_t *dst, size_t k) {
+  if (n->cs_n == 0) return 0; /* cs_pend may still be NULL */
   size_t i = 0, got = 0;
   for (; i < n->cs_n && got < k; i++) {
     if (cs_redundant(n, &n->cs_pend[i])) {
@@ -809,7 +832,7 @@ static size_t cs_take_needed(fl__node_t *n, fl_sbuf_t *dst, size_t k) {
     }
     dst[got++] = n->cs_pend[i];
   }
-  memmove(n->cs_pend, n->cs_pend + i, (n->cs_n - i) * sizeof(*n->cs_pend));
+  if (i < n->cs_n) memmove(n->cs_pend, n->cs_pend + i, (n->cs_n - i) * sizeof(*n->cs_pend));
   n->cs_n -= i;
   return got;
 }
@@ -840,18 +863,6 @@ static void cs_flush(fl__node_t *n) {
       cs_done(j, FL_OK);
     }
   }
-}
-
-/* Whether a SignedMessage carries a Forward, from its first bytes only:
- * field 1 (message, tag 0x0A), its length, then the Message's oneof tag
- * (field 9, length-delimited: 0x4A). Anything else counts as consensus
- * proper; the decoder judges it. */
-static bool is_forward(fl_buf_t m) {
-  size_t off = 1;
-  if (m.len < 3 || m.data[0] != 0x0A) return false;
-  for (int i = 0; i < 10 && off < m.len; i++)
-    if (!(m.data[off++] & 0x80)) return off < m.len && m.data[off] == 0x4A;
-  return false;
 }
 
 static void link_msg(void *arg, fl_buf_t msg) {
