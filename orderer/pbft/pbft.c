@@ -1847,10 +1847,18 @@ fl_status_t fl_pbft_tick(fl_pbft_t *p, uint64_t now_ms) {
   if (!p->started) return FL_ESTATE;
   set_now(p, now_ms);
   if (request_deadline(p) <= p->now) {
+    /* What timed out: the oldest request, the last execution, the block
+     * waiting for signatures (ms ago each; -1 = none). */
+    uint64_t old = oldest_pending(p);
+    long long req_ms = old == NEVER ? -1 : (long long)(p->now - old);
+    long long blk_ms = p->delivered < p->last_block ? (long long)(p->now - p->blk_wait_since) : -1;
     FL_INFO(FL__PBFT_LOG,
-            "request timeout, voting view change replica=%u view=%llu pending=%zu",
-            p->self, (unsigned long long)p->view,
-            p->queued.count + p->infl.count);
+            "request timeout, voting view change replica=%u view=%llu pending=%zu "
+            "oldest_request_ms=%lld last_exec=%llu exec_ms=%lld delivered=%llu last_block=%llu "
+            "block_wait_ms=%lld",
+            p->self, (unsigned long long)p->view, p->queued.count + p->infl.count, req_ms,
+            (unsigned long long)p->last_exec, (long long)(p->now - p->exec_at),
+            (unsigned long long)p->delivered, (unsigned long long)p->last_block, blk_ms);
     fl__pbft_start_vc(p, p->view + 1);
   }
   if (p->in_vc && p->vc_deadline <= p->now) fl__pbft_start_vc(p, p->view + 1);
