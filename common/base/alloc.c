@@ -9,9 +9,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool fl_malloc_keep_large_mapped(void) {
 #if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define FL_GLIBC_MALLOC 1
+#endif
+
+bool fl_malloc_keep_large_mapped(void) {
+#ifdef FL_GLIBC_MALLOC
   return mallopt(M_MMAP_THRESHOLD, 256 * 1024) == 1;
+#else
+  return true;
+#endif
+}
+
+bool fl_malloc_keep_freed(void) {
+#ifdef FL_GLIBC_MALLOC
+  return mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1 &&
+         mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024) == 1;
 #else
   return true;
 #endif

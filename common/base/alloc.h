@@ -48,4 +48,13 @@ char *fl_sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  *  Address- or ThreadSanitizer, whose allocators replace glibc's. */
 bool fl_malloc_keep_large_mapped(void);
 
+/** The opposite policy, for a single-threaded process that runs one job at
+ *  a time and would otherwise hand its freed heap back to the kernel after
+ *  each and fault it in again for the next (a chaincode worker: its fork
+ *  inherits fl_malloc_keep_large_mapped, whose fixed threshold leaves the
+ *  trim threshold at 128 KiB): blocks up to 32 MiB come from the heap and
+ *  the heap is trimmed only above 64 MiB of free top. Same return and
+ *  sanitizer rules as fl_malloc_keep_large_mapped. */
+bool fl_malloc_keep_freed(void);
+
 #endif /* FL_BASE_ALLOC_H */

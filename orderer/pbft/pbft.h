@@ -346,8 +346,10 @@ fl_status_t fl_pbft_msg_peek(fl_buf_t msg, fl_pbft_msg_info_t *out /* out */);
  *  stepped now, so that the host may drop it without paying for the
  *  signature check (docs/ordering.md section 2, "Redundant votes"):
  *    - a PREPARE or COMMIT of the current view (no view change running) for
- *      a seq already executed, or whose entry is already prepared (PREPARE)
- *      or committed (COMMIT) in this view;
+ *      a seq below the low watermark, or whose entry already holds its
+ *      pre-prepare and is prepared (PREPARE) or committed (COMMIT) in this
+ *      view. Not one for a seq merely executed: a NEW-VIEW re-proposes
+ *      those and their executors must still vote;
  *    - a BLOCK-SIGN for a block already delivered, or built and already
  *      holding 2f+1 valid signatures.
  *  Nothing else is ever redundant. When true, counts the message in

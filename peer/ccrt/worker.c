@@ -49,7 +49,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -690,27 +689,6 @@ static _Noreturn void worker_main(const fl_chaincode_t *desc, int fd) {
   }
 }
 
-/* The worker's allocator. It inherits the peer's settings with the fork: a
- * fixed M_MMAP_THRESHOLD of 256 KiB, which turns glibc's dynamic thresholds
- * off, so the trim threshold stays at its 128 KiB default. The peer wants
- * that for its memtables (common/base/alloc.h); in a worker it means that
- * every invocation gives the heap top it freed back to the kernel and then
- * faults fresh zeroed pages in again for the next one (the 40 KB model blobs
- * and their decoded tensors, an update's frames): page faults were ~10% of
- * a worker's CPU time in mlupdate's SubmitUpdate. A worker is one thread
- * with one arena that runs one invocation at a time, so it keeps what it
- * freed instead: blocks up to 32 MiB (glibc's largest mmap threshold) come
- * from the heap, and the heap is trimmed only above 64 MiB of free top. Its
- * RSS thus stays near the largest working set of one invocation (which it
- * would reach anyway), not the sum of anything. No-op under ASan/TSan, whose
- * allocators replace glibc's. */
-static void worker_malloc_setup(void) {
-#if defined(M_MMAP_THRESHOLD) && !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
-  mallopt(M_MMAP_THRESHOLD, 32 * 1024 * 1024);
-  mallopt(M_TRIM_THRESHOLD, 64 * 1024 * 1024);
-#endif
-}
-
 /* Registered first in the worker, so it runs first if the chaincode calls
  * exit(): it leaves before any atexit handler of the peer (stdio buffers
  * copied from the peer, library destructors) can run in the worker. */
@@ -739,7 +717,11 @@ static _Noreturn void child_start(const fl_chaincode_t *desc, int fd, int other,
     close(fd);
   }
   close_range(4, ~0u, 0);
-  worker_malloc_setup();
+  /* Keep what one invocation frees for the next (40 KB model blobs and
+   * their tensors): with the peer's inherited policy, page faults were ~10%
+   * of a worker's CPU in mlupdate's SubmitUpdate. A failure only costs
+   * speed. */
+  (void)fl_malloc_keep_freed();
   worker_main(desc, 3);
 }
 
