@@ -403,6 +403,18 @@ static void train_client(fl_ml_model_t *m, const float *global, size_t P,
   for (size_t j = 0; j < P; j++) u[j] = w[j] - global[j];
 }
 
+/* fl-round's solo pass: the round's download and every client's training
+ * from global, nothing else; returns its wall time in ms. */
+static double solo_pass(fl_ml_model_t *m, const float *global, fl_ml_tensors_t *gl_t, size_t P,
+                        fl_ml_train_opts_t *to, uint64_t seed, uint32_t r, uint32_t N,
+                        const client_t *cl, float *out) {
+  double ts = now_ms();
+  (void)download(gl_t, global);
+  for (uint32_t k = 0; k < N; k++)
+    train_client(m, global, P, to, seed, r, k, &cl[k], out + (size_t)k * P);
+  return now_ms() - ts;
+}
+
 static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
                     fl_ml_attack_t attack, uint64_t seed, const int32_t *clean_pred,
                     FILE *rounds_csv, run_t *res) {
@@ -504,19 +516,22 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
   memcpy(gl_t.values, global, P * sizeof(float));
   fl_bsrv_begin(srv, &st);
   for (uint32_t r = 0; r < c->rounds; r++) {
-    /* fl-round through the ledger: the round's download and training run
-     * first alone (timed: plain FL's shared part, nothing of the ledger in
-     * flight), then again below with the early submissions overlapping the
-     * training (the ledger round's). Same seeds: the same updates (checked). */
-    float *solo = NULL;
-    double solo_ms = 0;
-    if (c->fl_round && c->ledger_net) {
-      double ts = now_ms();
-      solo = fl_malloc(((size_t)N * P + 1) * sizeof(float));
-      (void)download(&gl_t, global);
-      for (uint32_t k = 0; k < N; k++)
-        train_client(m, global, P, &to, seed, r, k, &cl[k], solo + (size_t)k * P);
-      solo_ms = now_ms() - ts;
+    /* fl-round through the ledger: the round's download and training also
+     * run alone (timed: plain FL's shared part, nothing of the ledger in
+     * flight), besides the ledger round's, which overlaps them with the
+     * early submissions. Same seeds: the same updates (checked). The solo
+     * pass runs before the ledger round in even rounds and after it in odd
+     * ones, so that whatever the order does (caches the first pass warms,
+     * the previous round's leftover work) falls on both passes alike. */
+    const int solo_on = c->fl_round && c->ledger_net;
+    const int solo_after = solo_on && (r & 1u);
+    float *ref = NULL, *g0 = NULL; /* the other pass's updates; the round's start model */
+    if (solo_on) {
+      ref = fl_malloc(((size_t)N * P + 1) * sizeof(float));
+      g0 = fl_malloc((P + 1) * sizeof(float));
+      memcpy(g0, global, P * sizeof(float));
+      if (!solo_after)
+        fl_bsrv_note_solo(srv, solo_pass(m, g0, &gl_t, P, &to, seed, r, N, cl, ref));
     }
     double t0 = now_ms();
     /* Global model download, as a blob. */
@@ -539,9 +554,9 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
         fl_bsrv_submit_early(srv, r, k, u);
     }
     double t1 = now_ms();
-    if (solo && memcmp(solo, upd, (size_t)N * P * sizeof(float)) != 0)
+    if (solo_after) memcpy(ref, upd, (size_t)N * P * sizeof(float)); /* before attacks */
+    else if (ref && memcmp(ref, upd, (size_t)N * P * sizeof(float)) != 0)
       die("round %u: training twice on the same seeds gave different updates", r);
-    fl_free(solo);
     /* 2. update attacks. */
     if (fl_ml_attack_is_update(attack)) {
       fl_rng_t arng;
@@ -555,13 +570,24 @@ static void run_one(const cfg_t *c, const data_t *d, fl_ml_rule_t rule,
     fl_ml_agg_opts_t ag = {.rule = rule, .clip_norm = c->clip, .collusion = c->collusion, .dir_filter = !isnan(c->dir_cos), .dir_min_cos = isnan(c->dir_cos) ? 0 : c->dir_cos};
     ag.f = f0; /* the server lowers f to what the accepted count allows */
     fl_bsrv_round_t sr = {.round = r, .updates = upd, .ag = &ag, .global = global,
-                          .accepted = accepted, .selected = sel, .solo_ms = solo_ms};
+                          .accepted = accepted, .selected = sel};
     fl_bsrv_round(srv, &sr);
     uint32_t na = sr.n_accepted;
     bytes_total += sr.bytes;
     bytes_plain += sr.plain_bytes;
     plain_ms += sr.plain_ms;
     double t3 = now_ms(), t2 = t3 - sr.agg_ms;
+    if (solo_after) {
+      /* The ledger round is over (its model read back, t3 taken): nothing
+       * in flight. */
+      float *again = fl_malloc(((size_t)N * P + 1) * sizeof(float));
+      fl_bsrv_note_solo(srv, solo_pass(m, g0, &gl_t, P, &to, seed, r, N, cl, again));
+      if (memcmp(ref, again, (size_t)N * P * sizeof(float)) != 0)
+        die("round %u: training twice on the same seeds gave different updates", r);
+      fl_free(again);
+    }
+    fl_free(ref);
+    fl_free(g0);
     uint32_t mal_acc = 0;
     for (uint32_t k = 0; k < N; k++) {
       if (!sel[k]) continue;

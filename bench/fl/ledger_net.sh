@@ -27,7 +27,10 @@
 # (orderers' pbft.request_timeout, default 5s), FL_BENCH_NODE_LOG (warn),
 # FL_BENCH_PIN=1 (every node on the machine's last CPU, taskset; bench/run
 # puts the runner, i.e. the clients, on CPU 0: clients that train on their
-# own hardware, as edge devices do, instead of sharing cores with the nodes).
+# own hardware, as edge devices do, instead of sharing cores with the nodes),
+# FL_BENCH_IDLE=1 (every node under SCHED_IDLE, chrt --idle: it runs only on
+# a CPU that nothing else wants, so the runner's training, the edge devices'
+# work, is never preempted by a node; bench/run fl-round's default).
 
 LEDGER_NET_SRC=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # shellcheck source=../../scripts/demo/lib.sh
@@ -66,7 +69,9 @@ ledger_net_up() {
   "$fed" cryptogen generate --config "$RUN/crypto-config.yaml" --output "$RUN/organizations" \
     >"$RUN/logs/cryptogen.log" 2>&1 || { ln_say "cryptogen failed ($RUN/logs/cryptogen.log)"; return 1; }
   local ord_port=() peer_port=() ev_port=() ops_port=() pin=()
-  [[ "${FL_BENCH_PIN:-0}" == 1 ]] && pin=(taskset -c "$(($(nproc) - 1))")
+  local cpu="" idle=""
+  [[ "${FL_BENCH_PIN:-0}" == 1 ]] && cpu=$(($(nproc) - 1)) && pin=(taskset -c "$cpu")
+  [[ "${FL_BENCH_IDLE:-0}" == 1 ]] && idle=1 && pin=(chrt --idle 0 "${pin[@]}")
   local names=(peer0.org1.example.com peer1.org1.example.com peer0.org2.example.com peer1.org2.example.com)
   local doms=(org1.example.com org1.example.com org2.example.com org2.example.com)
   local msps=(Org1MSP Org1MSP Org2MSP Org2MSP)
@@ -119,7 +124,7 @@ org Org1MSP $o1 org1.example.com 127.0.0.1:${peer_port[0]} 127.0.0.1:${peer_port
 org Org2MSP $o2 org2.example.com 127.0.0.1:${peer_port[2]} 127.0.0.1:${peer_port[3]}
 users $users
 NET
-  ln_say "4 orderers + 4 peers ready in $RUN (block <= $batch tx, batch_timeout ${FL_BENCH_BATCH_TIMEOUT:-2ms}, $users clients per org${pin:+, nodes pinned to CPU ${pin[2]}})"
+  ln_say "4 orderers + 4 peers ready in $RUN (block <= $batch tx, batch_timeout ${FL_BENCH_BATCH_TIMEOUT:-2ms}, $users clients per org${cpu:+, nodes pinned to CPU $cpu}${idle:+, nodes under SCHED_IDLE})"
 }
 
 ledger_net_down() {

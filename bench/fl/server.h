@@ -76,10 +76,6 @@ typedef struct fl_bsrv_round_s {
   const fl_ml_agg_opts_t *ag;    /* the run's aggregation options (f before
                                     lowering); plain passes it to
                                     fl_ml_aggregate whole */
-  double solo_ms;                /* fl-round: this round's download and training
-                                    timed alone, before the same training ran
-                                    again overlapped with the early submissions
-                                    (0 = not measured); for the summary */
   /* in/out */
   float *global;                 /* the round's start model in, the new one out */
   /* out (arrays of n_clients, allocated by the caller) */
@@ -121,6 +117,10 @@ void fl_bsrv_begin(fl_bsrv_t *s, const fl_bsrv_task_t *t);
 void fl_bsrv_submit_early(fl_bsrv_t *s, uint32_t round, uint32_t k, const float *update);
 /** Runs one round. */
 void fl_bsrv_round(fl_bsrv_t *s, fl_bsrv_round_t *r);
+/** fl-round: one round's download and training timed alone (nothing of the
+ *  ledger in flight), the same work the ledger round overlaps with its early
+ *  submissions; the summary's train_ms_plain is their mean. */
+void fl_bsrv_note_solo(fl_bsrv_t *s, double ms);
 /** Ends the run (frees its state; the server stays usable). */
 void fl_bsrv_end(fl_bsrv_t *s);
 /** Frees. NULL-safe. */
@@ -183,7 +183,7 @@ typedef struct fl_bsrv_ops_s {
 struct fl_bsrv_s {
   const fl_bsrv_ops_t *ops;
   uint64_t mismatches, hash_failures, rounds;
-  double solo_ms;       /* sum of fl_bsrv_round_t.solo_ms */
+  double solo_ms;       /* sum of fl_bsrv_note_solo's */
   uint64_t solo_rounds; /* rounds that had one */
 };
 

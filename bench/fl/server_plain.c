@@ -52,10 +52,10 @@ void fl_bsrv_submit_early(fl_bsrv_t *s, uint32_t round, uint32_t k, const float 
 void fl_bsrv_round(fl_bsrv_t *s, fl_bsrv_round_t *r) {
   s->ops->round(s, r);
   s->rounds++;
-  if (r->solo_ms > 0) {
-    s->solo_ms += r->solo_ms;
-    s->solo_rounds++;
-  }
+}
+void fl_bsrv_note_solo(fl_bsrv_t *s, double ms) {
+  s->solo_ms += ms;
+  s->solo_rounds++;
 }
 void fl_bsrv_end(fl_bsrv_t *s) { s->ops->end(s); }
 void fl_bsrv_free(fl_bsrv_t *s) {

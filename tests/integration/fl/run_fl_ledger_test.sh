@@ -18,11 +18,13 @@ FAILS=0
 CHECKS=0
 cleanup() {
   # Whatever a failure left behind: by the network's own PID list.
-  if [[ -f "$OUT/fl-net/pids" ]]; then
+  local net
+  for net in fl-net fl-round-net; do
+    [[ -f "$OUT/$net/pids" ]] || continue
     while read -r pid _; do
       { tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF "$OUT/" && kill -KILL "$pid"; } 2>/dev/null
-    done <"$OUT/fl-net/pids" 2>/dev/null
-  fi
+    done <"$OUT/$net/pids" 2>/dev/null
+  done
   if [[ "${FL_TEST_KEEP:-0}" == 1 ]]; then echo "kept $OUT"; else rm -rf "$OUT"; fi
 }
 trap cleanup EXIT
@@ -54,12 +56,19 @@ t=$SECONDS
   >"$OUT/plain.out" 2>&1
 rc=$?
 check "plain run exits 0 (got $rc)" test "$rc" = 0
-FL_BENCH_LEDGER_TRACE=1 timeout 150 bash "$SRC/bench/run" fl --ledger "${JOB[@]}" \
-  --out "$OUT/ledger" --name job >"$OUT/ledger.out" 2>&1
-rc=$?
-echo "plain + ledger runs: $((SECONDS - t)) s"
-check "ledger run exits 0 (got $rc)" test "$rc" = 0
-((rc == 0)) || tail -n 20 "$OUT/ledger.out"
+# bench_run WHAT OUTFILE ARGS...: bench/run ARGS (150 s at most) into
+# OUTFILE; checks its exit status, shows its tail on failure.
+bench_run() {
+  local what=$1 out=$2 rc
+  shift 2
+  timeout 150 bash "$SRC/bench/run" "$@" >"$out" 2>&1
+  rc=$?
+  echo "$what run: $((SECONDS - t)) s"
+  check "$what run exits 0 (got $rc)" test "$rc" = 0
+  ((rc == 0)) || tail -n 20 "$out"
+}
+FL_BENCH_LEDGER_TRACE=1 bench_run "plain + ledger" "$OUT/ledger.out" fl --ledger "${JOB[@]}" \
+  --out "$OUT/ledger" --name job
 
 last=$(tail -n 1 "$OUT/ledger.out")
 check "ledger summary is the last line" grep -q '^{"bench":"fl","mode":"ledger"' <<<"$last"
@@ -104,6 +113,21 @@ if [[ -f "$OUT/fl-net/pids" ]]; then
 fi
 check "every node stopped (left: $left)" test -z "$left"
 check "network ran 8 nodes" test "$(wc -l <"$OUT/fl-net/pids" 2>/dev/null)" = 8
+
+# bench/run fl-round on the same data, 3 rounds: the solo training pass runs
+# before the ledger round in rounds 0 and 2 and after it in round 1, and
+# each time must give the ledger pass's updates bit for bit (the runner dies
+# otherwise); the nodes run under SCHED_IDLE (its default).
+t=$SECONDS
+bench_run fl-round "$OUT/round.out" fl-round --dataset csv --csv "$OUT/data.csv" \
+  --columns label=label --clients 3 --rounds 3 --model logreg --lr 0.05
+last=$(tail -n 1 "$OUT/round.out")
+check "fl-round summary is the last line" grep -q '^{"bench":"fl-round",' <<<"$last"
+check "fl-round: 3 rounds, no mismatch, every hash matches" \
+  grep -qE '"rounds":3,.*"mismatches":0,"hash_failures":0' <<<"$last"
+check "fl-round: overhead_ms and server_ms_ledger are numbers" \
+  grep -qE '"overhead_ms":-?[0-9.]+,.*"server_ms_ledger":[0-9.]+,' <<<"$last"
+check "fl-round nodes ran under SCHED_IDLE" grep -q 'nodes under SCHED_IDLE' "$OUT/round.out"
 
 echo "fl ledger test: $CHECKS checks passed, $FAILS failed"
 if ((FAILS)); then
