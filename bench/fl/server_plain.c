@@ -73,7 +73,7 @@ struct fl_bsrv_plain_run_s {
   fl_ml_tensors_t layout;    /* for blob encode/decode */
   size_t P;
   uint32_t N;
-  float *prev_step;          /* the last aggregate */
+  float *prev_step;          /* what the last aggregation moved the model (new - old) */
   int has_step;
   double *norms;             /* N: this round's norms */
   float *rows, *agg;         /* accepted rows; aggregate */
@@ -222,9 +222,13 @@ void fl_bsrv_plain_run_round(fl_bsrv_plain_run_t *p, fl_bsrv_round_t *r) {
   int agg_ok = na > 0 && fl_ml_aggregate(p->rows, p->w, na, P, &ag, p->agg, p->sel) == FL_OK;
   r->agg_ms = (double)fl_mono_ns() / 1e6 - ta;
   if (agg_ok) {
+    /* The step is what the model moved, new - old in float, as mlupdate's
+     * SubmitUpdate computes it from the two stored models (not the
+     * aggregate itself, which can differ from it in the last bit). */
     for (size_t j = 0; j < P; j++) {
+      float old = r->global[j];
       r->global[j] += p->agg[j];
-      p->prev_step[j] = p->agg[j];
+      p->prev_step[j] = r->global[j] - old;
     }
     p->has_step = 1;
     for (uint32_t a = 0; a < na; a++) r->selected[p->ids[a]] = p->sel[a];

@@ -16,14 +16,15 @@
  *      store (fl_cc_get_stored_blob; blob/<hash> state as a fallback),
  *      runs fl_ml_aggregate with the task's rule in client id order (f is
  *      lowered to what the count allows, as the plain-FL runner does);
- *   3. new global model = start model + aggregate, value by value in float
- *      (the aggregate is the "global step", the cosine reference of the next
- *      round); no accepted update: the model is unchanged and the previous
- *      step carries over;
- *   4. puts the new model and the step in the blob store (fl_cc_put_blob:
- *      once each, in the transaction's blobs), writes model/<t>/<r>,
- *      round/<t>/<r> CLOSED with its counts and
- *      accepted norms, round/<t>/<r+1> OPEN with the new model, the step,
+ *   3. new global model = start model + aggregate, value by value in float;
+ *      the "global step", the cosine reference of the next round, is new
+ *      model - start model in float (SubmitUpdate computes it from the two
+ *      stored models, so no step blob is written); no accepted update: the
+ *      model is unchanged and the previous step carries over (step_from);
+ *   4. puts the new model in the blob store (fl_cc_put_blob: once, in the
+ *      transaction's blobs), writes model/<t>/<r>, round/<t>/<r> CLOSED with
+ *      its counts and accepted norms, round/<t>/<r+1> OPEN with the new
+ *      model, step_from (this round's start model, or the carried-over one),
  *      the reference norms (accepted norms of the last norm_window rounds)
  *      and its deadline (this proposal's timestamp + round_ms);
  *   5. adds every record of the round to its client's counts and revokes a
@@ -203,8 +204,7 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
   uint64_t *samples = NULL;
   uint8_t *sel = NULL;
   char *rkey = NULL, *txid_s = NULL;
-  fl_sbuf_t mrec = {0}, rrec = {0}, nrrec = {0}, blob = {0}, sblob = {0}, ev = {0},
-            revoked = {0};
+  fl_sbuf_t mrec = {0}, rrec = {0}, nrrec = {0}, blob = {0}, ev = {0}, revoked = {0};
   bool ok;
   int rc;
 
@@ -265,10 +265,10 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
     goto done;
   }
   size_t P = model.n_values;
-  uint8_t new_hash[MLU_HASH_LEN], step_hash[MLU_HASH_LEN];
+  uint8_t new_hash[MLU_HASH_LEN], step_from[MLU_HASH_LEN];
   bool has_step = r.has_step;
   memcpy(new_hash, r.start_model, MLU_HASH_LEN);
-  if (has_step) memcpy(step_hash, r.step, MLU_HASH_LEN);
+  if (has_step) memcpy(step_from, r.step_from, MLU_HASH_LEN);
   fl_ml_agg_opts_t ag = {.rule = t.rule, .f = t.f, .m = t.m, .clip_norm = t.clip_norm,
                          .collusion = t.collusion, .dir_filter = t.median_cosine > -1,
                          .dir_min_cos = t.median_cosine > -1 ? t.median_cosine : 0};
@@ -307,17 +307,15 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
     }
     for (size_t j = 0; j < P; j++) model.values[j] += step.values[j];
     weights_for(t.rule, samples, sel, n, wout);
-    if (fl_ml_blob_encode(&model, &blob) != FL_OK || fl_ml_blob_encode(&step, &sblob) != FL_OK) {
+    if (fl_ml_blob_encode(&model, &blob) != FL_OK) {
       resp = mlu_err(s, 500, "mlupdate: the new global model is not finite");
       goto done;
     }
-    uint8_t stored[MLU_HASH_LEN];
-    if ((rc = fl_cc_put_blob(s, fl_cc_bytes(blob.data, blob.len), new_hash)) != FL_CC_OK ||
-        (rc = fl_cc_put_blob(s, fl_cc_bytes(sblob.data, sblob.len), stored)) != FL_CC_OK) {
+    if ((rc = fl_cc_put_blob(s, fl_cc_bytes(blob.data, blob.len), new_hash)) != FL_CC_OK) {
       resp = mlu_stub_fail(s, "storing the model", rc);
       goto done;
     }
-    memcpy(step_hash, stored, MLU_HASH_LEN);
+    memcpy(step_from, r.start_model, MLU_HASH_LEN);
     has_step = true;
   }
 
@@ -342,11 +340,6 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
   fl_mlu_jw_u64(&mrec, ag.m);
   fl_mlu_jw_key(&mrec, "clip_norm");
   fl_mlu_jw_num(&mrec, t.clip_norm);
-  fl_mlu_jw_key(&mrec, "step");
-  if (nagg > 0)
-    fl_mlu_jw_hex(&mrec, step_hash, MLU_HASH_LEN);
-  else
-    fl_sbuf_append_str(&mrec, "null");
   fl_mlu_jw_key(&mrec, "n_params");
   fl_mlu_jw_u64(&mrec, P);
   fl_mlu_jw_key(&mrec, "closed_ts");
@@ -405,7 +398,7 @@ fl_cc_response_t mlu_close_round(fl_cc_stub_t *s, size_t argc, const fl_cc_bytes
   next.open = true;
   memcpy(next.start_model, new_hash, MLU_HASH_LEN);
   next.has_step = has_step;
-  if (has_step) memcpy(next.step, step_hash, MLU_HASH_LEN);
+  if (has_step) memcpy(next.step_from, step_from, MLU_HASH_LEN);
   next.opened_ts = now;
   next.deadline_ts = now + t.round_ms;
   next.opened_tx = fl_strdup(txid_s);
@@ -482,7 +475,6 @@ done:
   fl_sbuf_free(&rrec);
   fl_sbuf_free(&nrrec);
   fl_sbuf_free(&blob);
-  fl_sbuf_free(&sblob);
   fl_sbuf_free(&ev);
   fl_sbuf_free(&revoked);
   mlu_round_free(&r);

@@ -65,7 +65,9 @@ typedef struct mlu_round_s {
   bool open;
   uint8_t start_model[MLU_HASH_LEN];
   bool has_step;
-  uint8_t step[MLU_HASH_LEN];  /* previous global step (aggregate) blob */
+  /* the global model before the last change: the previous global step (the
+   * cosine reference) is start_model - step_from, value by value in float */
+  uint8_t step_from[MLU_HASH_LEN];
   double *ref_norms;
   size_t n_ref;
   uint64_t opened_ts, deadline_ts;

@@ -273,8 +273,8 @@ void mlu_round_encode(const char *task, const mlu_round_t *r, fl_sbuf_t *b) {
   fl_mlu_jw_str(b, r->open ? "OPEN" : "CLOSED");
   fl_mlu_jw_key(b, "start_model");
   fl_mlu_jw_hex(b, r->start_model, MLU_HASH_LEN);
-  fl_mlu_jw_key(b, "step");
-  jw_hash_or_null(b, r->has_step, r->step);
+  fl_mlu_jw_key(b, "step_from");
+  jw_hash_or_null(b, r->has_step, r->step_from);
   fl_mlu_jw_key(b, "ref_norms");
   jw_norms(b, r->ref_norms, r->n_ref);
   fl_mlu_jw_key(b, "opened_ts");
@@ -322,10 +322,10 @@ fl_status_t mlu_round_decode(fl_buf_t v, mlu_round_t *r) {
       !fl_mlu_json_u64(fl_mlu_json_get(j, "deadline_ts"), &r->deadline_ts) ||
       !read_norms(fl_mlu_json_get(j, "ref_norms"), &r->ref_norms, &r->n_ref))
     goto done;
-  const fl_mlu_json_t *step = fl_mlu_json_get(j, "step");
-  if (step == NULL) goto done;
-  if (step->kind != FL_MLU_JNULL) {
-    if (!mlu_json_hash(step, r->step)) goto done;
+  const fl_mlu_json_t *from = fl_mlu_json_get(j, "step_from");
+  if (from == NULL) goto done;
+  if (from->kind != FL_MLU_JNULL) {
+    if (!mlu_json_hash(from, r->step_from)) goto done;
     r->has_step = true;
   }
   r->opened_tx = dup_str(fl_mlu_json_get(j, "opened_tx"));

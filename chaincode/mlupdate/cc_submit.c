@@ -15,8 +15,9 @@
  * later attempt never overwrites the first.
  *
  * Reads: task/<t>, round/<t>/<r>, the update key, client/<id> (once the
- * signature and role passed), and the step's blob from the blob store (for
- * the cosine; not a state read). Writes: the update key only. The update's
+ * signature and role passed), and from the blob store (for the cosine; not
+ * state reads) the round's start model and the model before it, whose
+ * difference is the previous global step. Writes: the update key only. The update's
  * tensors travel once, as the proposal's blob 0, which the committing peer
  * stores in its blob store with the transaction; CloseRound reads them from
  * there by the hash in the record (fl_cc_get_stored_blob). Updates of
@@ -38,7 +39,7 @@
 /* The scoring step: decode, shape, outlier scores. Sets u->reason/detail. */
 static int score(fl_cc_stub_t *s, const mlu_task_t *t, const mlu_round_t *r,
                  fl_cc_bytes_t blob, mlu_update_t *u, char *detail, size_t dcap) {
-  fl_ml_tensors_t upd = {0}, step = {0};
+  fl_ml_tensors_t upd = {0}, step = {0}, from = {0};
   int rc = FL_CC_OK;
   if (fl_ml_blob_decode(FL_BUF(blob.data, blob.len), &upd) != FL_OK) {
     u->reason = FL_MLU_BAD_BLOB;
@@ -53,16 +54,22 @@ static int score(fl_cc_stub_t *s, const mlu_task_t *t, const mlu_round_t *r,
   }
   u->has_scores = true;
   if (r->has_step) {
-    rc = mlu_load_blob(s, r->step, &step);
-    if (rc != FL_OK) goto done; /* the step is written with the round: corrupt */
+    /* The previous global step: the round's start model minus the model
+     * before it changed, in float, as the plain-FL runner computes it. */
+    rc = mlu_load_blob(s, r->start_model, &step);
+    if (rc == FL_OK) rc = mlu_load_blob(s, r->step_from, &from);
+    if (rc == FL_OK && (!fl_ml_tensors_same_layout(&step, &t->layout) ||
+                        !fl_ml_tensors_same_layout(&from, &t->layout)))
+      rc = FL_ECORRUPT;
+    if (rc != FL_OK) goto done; /* both are stored with the rounds: corrupt */
+    for (size_t j = 0; j < step.n_values; j++) step.values[j] -= from.values[j];
   }
   /* The decision itself is fl_mlu_score_update (score.h), which the
    * plain-FL runner calls too, so the two cannot drift apart. */
   fl_mlu_filter_t flt = {.max_norm = t->max_norm, .max_norm_z = t->max_norm_z,
                          .min_cosine = t->min_cosine};
   fl_mlu_scores_t sc;
-  const float *stepv =
-      r->has_step && fl_ml_tensors_same_layout(&step, &t->layout) ? step.values : NULL;
+  const float *stepv = r->has_step ? step.values : NULL;
   u->reason = fl_mlu_score_update(upd.values, upd.n_values, r->ref_norms, r->n_ref, stepv, &flt,
                                   &sc);
   u->norm = sc.norm;
@@ -80,6 +87,7 @@ static int score(fl_cc_stub_t *s, const mlu_task_t *t, const mlu_round_t *r,
 done:
   fl_ml_tensors_free(&upd);
   fl_ml_tensors_free(&step);
+  fl_ml_tensors_free(&from);
   return rc;
 }
 
@@ -233,8 +241,9 @@ fl_cc_response_t mlu_submit_update(fl_cc_stub_t *s, size_t argc, const fl_cc_byt
   u.blob_stored = true;
   rc = score(s, &t, &r, blob, &u, detail, sizeof detail);
   if (rc != FL_OK) {
-    resp = rc == FL_ECORRUPT ? mlu_err(s, 500, "mlupdate: the round's step blob is corrupt")
-                             : mlu_stub_fail(s, "reading the step blob", rc);
+    resp = rc == FL_ECORRUPT
+               ? mlu_err(s, 500, "mlupdate: the round's start model or step_from blob is corrupt")
+               : mlu_stub_fail(s, "reading the step's model blobs", rc);
     goto done;
   }
 

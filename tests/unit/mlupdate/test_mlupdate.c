@@ -806,8 +806,10 @@ static void test_three_rounds(void **state) {
   const fl_mlu_json_t *ms = fl_mlu_json_get(j, "models");
   assert_int_equal(ms->n, 3);
   const char *parent = init_hash;
+  char before_last[2 * FL_SHA256_LEN + 1] = ""; /* round 2's start model */
   for (size_t i = 0; i < 3; i++) {
     assert_string_equal(jstr(&ms->items[i], "parent"), parent);
+    snprintf(before_last, sizeof before_last, "%s", parent);
     assert_int_equal(ju64(&ms->items[i], "round"), i);
     parent = jstr(&ms->items[i], "hash");
     float tmp[P];
@@ -818,14 +820,16 @@ static void test_three_rounds(void **state) {
   fl_ccrt_result_free(r);
 
   /* Round 3 is open from the last model, with reference norms of rounds
-   * 0..2 (4 accepted each, norm_window 3) and the last step. */
+   * 0..2 (4 accepted each, norm_window 3) and the last step: the last
+   * model minus round 2's start model (step_from). */
   r = QUERY(&h, &ids->admin1, "GetRound", "ids", "3");
   expect_status(r, 200);
   j = payload_json(r);
   assert_string_equal(jstr(j, "status"), "OPEN");
   assert_string_equal(jstr(j, "start_model"), ghash);
   assert_int_equal(fl_mlu_json_get(j, "ref_norms")->n, 12);
-  assert_false(jnull(j, "step"));
+  assert_string_equal(jstr(j, "step_from"), before_last);
+  assert_null(fl_mlu_json_get(j, "step"));
   fl_mlu_json_free(j);
   fl_ccrt_result_free(r);
   r = QUERY(&h, &ids->admin1, "GetRound", "ids", "1");
