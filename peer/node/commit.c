@@ -374,6 +374,10 @@ static void a0_done(void *arg, fl_status_t st) {
     goto drop;
   }
   p->fails_in_row = 0;
+  /* The view that committed it (metadata, not covered by the orderers'
+   * signatures): only the gateway's hint of where the primary is. */
+  p->lead_view = j->b->view;
+  p->lead_known = true;
   FL_LAT("peer blk_checked p=%s block=%llu", p->name, (unsigned long long)j->b->number);
   fl_block_t *b = j->b;
   j->b = NULL;

@@ -24,6 +24,16 @@
  * committer will not verify it again), then Orderer/Broadcast goes to the
  * orderers round robin; an orderer that is unreachable or busy is skipped
  * (each at most twice), a refusal (duplicate, bad signature) is returned.
+ * Under light load (fewer than LEAD_MAX_INFLIGHT Broadcasts of this
+ * gateway unanswered) the first attempt goes to the primary of the view of
+ * the newest block this peer checked instead: an envelope a backup
+ * receives takes one more hop, the backup's forward to the primary. Under
+ * load, round robin spreads the orderers' envelope signature checks. The
+ * view is block metadata, which the orderers' signatures do not cover, so
+ * it is a hint: a hinted attempt waits at most LEAD_TIMEOUT_MS, and when it
+ * fails (unreachable, timed out, busy) or an envelope has to be
+ * re-broadcast, hints stay off for LEAD_OFF_MS. An EEXIST answer after an
+ * attempt that failed in transport means that attempt got through.
  *
  * Gateway/CommitStatus: the signed request is checked on a worker (the
  * signer must be a valid, unrevoked member of an organisation of the
@@ -541,6 +551,8 @@ typedef struct gsub_s {
   char txid[FL_TXID_HEX_LEN + 1];
   unsigned attempts;
   size_t ord; /* the orderer of the last attempt (index into p->ords) */
+  bool hinted;  /* the last attempt went to the hinted primary */
+  bool unknown; /* an earlier attempt failed in transport: that orderer may have it */
   char err[256];
 } gsub_t;
 
@@ -550,13 +562,27 @@ typedef struct gsub_s {
  * envelope on (docs/ordering.md, known limits): no orderer-side rule sees
  * that. So the gateway keeps every envelope it submitted until a block
  * carries its tx id; one not committed REBROADCAST_MS after the last
- * acknowledgement goes to the next orderer, until f + 1 different orderers
- * have acknowledged it (one of them is correct). The orderers' at-most-once
+ * acknowledgement goes to the next orderer, until every orderer has
+ * acknowledged it or answered that it has it (EEXIST). f + 1 would reach a
+ * correct one, but a correct backup that alone holds a request the primary
+ * drops can only vote for a view change alone, which changes nothing. The orderers' at-most-once
  * window (and the peers' duplicate tx id check) keeps a re-broadcast
  * transaction from being committed twice. The watch list is bounded
  * (WATCH_MAX_BYTES of envelopes); beyond it new envelopes are not watched. */
 #define REBROADCAST_MS 3000u
 #define WATCH_MAX_BYTES ((size_t)256 << 20)
+/* Leader hint for Gateway/Submit (top of file). */
+#define LEAD_MAX_INFLIGHT 4u
+#define LEAD_OFF_MS 60000u
+#define LEAD_TIMEOUT_MS 1000u /* a hinted attempt's Broadcast timeout */
+
+/* Stops sending to the hinted primary for LEAD_OFF_MS. */
+static void lead_off(fl__peer_t *p, const char *why) {
+  uint64_t now = fl__peer_now_ms();
+  if (p->ords_by_id && now >= p->lead_off_until_ms)
+    FL_INFO(LOG, "broadcast leader hint off for %u ms: %s", LEAD_OFF_MS, why);
+  p->lead_off_until_ms = now + LEAD_OFF_MS;
+}
 
 typedef struct fl__gwatch_s {
   struct fl__gwatch_s *next;
@@ -632,22 +658,23 @@ static void watch_bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t 
   if (st == FL_OK && fl__pw_broadcast_decode(reply, &bst, &info) != FL_OK) bst = FL_EMALFORMED;
   fl_free(info);
   size_t ord = (w->next_ord - 1) % p->nord;
-  if (bst == FL_OK) {
+  if (bst == FL_OK || bst == FL_EEXIST) {
+    /* EEXIST: this orderer has it pending or ordered. Pending is no promise
+     * (a request held in a view that cannot finish), so the watch goes on
+     * until a block carries it or every orderer has it. */
+    if (bst == FL_EEXIST) FL_DEBUG(LOG, "re-broadcast: orderer%zu already has txid=%s", ord, w->txid);
     w->acked |= 1ull << (ord % 64);
-  } else if (bst == FL_EEXIST) {
-    /* This orderer has ordered it (or has it pending): not censored there. */
-    FL_DEBUG(LOG, "re-broadcast: orderer%zu already has txid=%s", ord, w->txid);
-    watch_drop(p, w);
-    return;
   }
-  w->due_ms = fl__peer_now_ms() + (bst == FL_OK ? REBROADCAST_MS : 200u);
+  w->due_ms = fl__peer_now_ms() + (bst == FL_OK || bst == FL_EEXIST ? REBROADCAST_MS : 200u);
 }
 
-/* Sends w to the next orderer that has not acknowledged it yet, or stops
- * watching once f + 1 have. */
+/* Sends w to the next orderer that does not have it yet, or stops watching
+ * once every orderer has it (a PBFT client's rule: requests that all
+ * replicas hold start every correct backup's timer, so a primary that sits
+ * on them is replaced even when one backup alone cannot force a view
+ * change). */
 static void watch_retry(fl__peer_t *p, gwatch_t *w) {
-  uint32_t f = p->net->pbft.f;
-  if ((uint32_t)__builtin_popcountll(w->acked) >= f + 1 || p->nord == 0) {
+  if ((size_t)__builtin_popcountll(w->acked) >= (p->nord < 64 ? p->nord : 64) || p->nord == 0) {
     FL_WARN(LOG, "re-broadcast: txid=%s acknowledged by %d orderers and still not committed",
             w->txid, __builtin_popcountll(w->acked));
     watch_drop(p, w);
@@ -666,6 +693,7 @@ static void watch_retry(fl__peer_t *p, gwatch_t *w) {
     }
     w->inflight = true;
     p->rebroadcasts++;
+    lead_off(p, "an envelope had to be re-broadcast");
     FL_INFO(LOG, "re-broadcast: txid=%s not committed %u ms after its acknowledgement, sent to %s",
             w->txid, REBROADCAST_MS, p->ords[i].name);
     return;
@@ -694,6 +722,7 @@ static void sub_try(gsub_t *s);
 static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply) {
   gsub_t *s = arg;
   fl__peer_t *p = s->p;
+  p->bc_inflight--;
   if (p->stopping) {
     sub_answer(s, FL_EUNAVAIL, "gateway shutting down");
     return;
@@ -701,6 +730,8 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   if (st < 0) {
     fl__peer_rpc_error(p, "Orderer/Broadcast");
     snprintf(s->err, sizeof(s->err), "broadcast: %s %s", fl_status_name(st), errmsg ? errmsg : "");
+    if (s->hinted) lead_off(p, s->err);
+    s->unknown = true;
     sub_try(s);
     return;
   }
@@ -708,8 +739,16 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   char *info = NULL;
   if (fl__pw_broadcast_decode(reply, &bst, &info) != FL_OK) {
     snprintf(s->err, sizeof(s->err), "broadcast: malformed BroadcastResponse");
+    if (s->hinted) lead_off(p, s->err);
     sub_try(s);
     return;
+  }
+  if (bst == FL_EEXIST && s->unknown) {
+    /* An earlier attempt timed out or broke after sending: the orderers
+     * having it means that attempt got through. */
+    FL_DEBUG(LOG, "broadcast: txid=%s already with the orderers after a failed attempt",
+             s->txid);
+    bst = FL_OK;
   }
   if (bst == FL_OK) {
     FL_LAT("peer bc_acked p=%s tx=%.16s", p->name, s->txid);
@@ -721,22 +760,37 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   snprintf(s->err, sizeof(s->err), "orderer refused: %s", info ? info : fl_status_str(bst));
   fl_free(info);
   if (bst == FL_EUNAVAIL || bst == FL_AGAIN) {
+    if (s->hinted) lead_off(p, s->err);
     sub_try(s);
     return;
   }
   sub_answer(s, bst, s->err);
 }
 
+/* Where attempt s->attempts (1-based) goes: the hinted primary first
+ * under light load, else round robin. */
+static size_t sub_pick(fl__peer_t *p, gsub_t *s) {
+  s->hinted = s->attempts == 1 && p->ords_by_id && p->lead_known &&
+              p->bc_inflight < LEAD_MAX_INFLIGHT && fl__peer_now_ms() >= p->lead_off_until_ms;
+  if (s->hinted) return (size_t)(p->lead_view % p->nord);
+  return p->bc_next++ % p->nord;
+}
+
 static void sub_try(gsub_t *s) {
   fl__peer_t *p = s->p;
   while (s->attempts < 2 * p->nord) {
     s->attempts++;
-    s->ord = p->bc_next++ % p->nord;
+    s->ord = sub_pick(p, s);
     fl__remote_t *r = &p->ords[s->ord];
     fl_rpc_client_t *c = fl__remote_client(r);
     if (c == NULL) continue;
-    if (fl_rpc_client_unary(c, "Orderer/Broadcast", fl_sbuf_view(&s->env),
-                            (uint32_t)p->broadcast_timeout_ms, bc_cb, s, NULL) == FL_OK) {
+    uint32_t tmo = (uint32_t)p->broadcast_timeout_ms;
+    if (s->hinted && tmo > LEAD_TIMEOUT_MS) tmo = LEAD_TIMEOUT_MS;
+    if (fl_rpc_client_unary(c, "Orderer/Broadcast", fl_sbuf_view(&s->env), tmo, bc_cb, s,
+                            NULL) == FL_OK) {
+      p->bc_inflight++;
+      p->bc_sent++;
+      if (s->hinted) p->bc_hinted++;
       FL_LAT("peer bc_sent p=%s tx=%.16s ord=%u", p->name, s->txid, (unsigned)s->ord);
       return;
     }

@@ -537,6 +537,13 @@ static void setup_metrics(fl__peer_t *p) {
   d = (fl_metric_desc_t){.name = "fl_peer_gateway_watched_envelopes",
                          .help = "Submitted envelopes the gateway watches until they commit."};
   fl_metrics_gauge(m->reg, &d, &m->watched);
+  d = (fl_metric_desc_t){.name = "fl_peer_gateway_broadcasts",
+                         .help = "Broadcast attempts of Gateway/Submit (retries included)."};
+  fl_metrics_gauge(m->reg, &d, &m->bc_sent);
+  d = (fl_metric_desc_t){.name = "fl_peer_gateway_broadcasts_to_primary",
+                         .help = "Broadcast attempts sent to the primary of the newest checked "
+                                 "block's view (light load), not round robin."};
+  fl_metrics_gauge(m->reg, &d, &m->bc_hinted);
   setup_kv_metrics(m);
 }
 
@@ -573,6 +580,8 @@ static void on_tick(uv_timer_t *t) {
   fl_gauge_set(p->m.sig_misses, 0, (double)misses);
   fl_gauge_set(p->m.rebroadcasts, 0, (double)p->rebroadcasts);
   fl_gauge_set(p->m.watched, 0, (double)p->gwatch_n);
+  fl_gauge_set(p->m.bc_sent, 0, (double)p->bc_sent);
+  fl_gauge_set(p->m.bc_hinted, 0, (double)p->bc_hinted);
   update_kv_metrics(p);
   fl__commit_tick(p);
   fl__gateway_tick(p);
@@ -675,6 +684,7 @@ static void setup_remotes(fl__peer_t *p) {
   size_t n = 0;
   fl_config_get_seq(p->cfg, NULL, "deliver.orderers", &seq, &n, NULL);
   if (n == 0) {
+    p->ords_by_id = true;
     p->nord = p->net->n_orderers;
     p->ords = fl_calloc(p->nord + 1, sizeof(*p->ords));
     for (size_t i = 0; i < p->nord; i++) {

@@ -120,6 +120,7 @@ typedef struct fl__metrics_s {
   fl_counter_t *blocks_refused;
   fl_gauge_t *sig_hits, *sig_misses;
   fl_gauge_t *rebroadcasts, *watched; /* gateway.c re-broadcast */
+  fl_gauge_t *bc_sent, *bc_hinted;    /* gateway.c Broadcast attempts */
   /* the ledger's RocksDB memory (node.c, refreshed once a second) */
   fl_gauge_t *kv_memtables;      /* label cf */
   fl_gauge_t *kv_table_readers;
@@ -169,6 +170,11 @@ struct fl__peer_s {
   fl__remote_t *ords;    /* deliver/broadcast targets */
   size_t nord;
   uint32_t bc_next;      /* round robin for Broadcast */
+  bool ords_by_id;       /* ords[i] is PBFT replica i (the genesis list) */
+  bool lead_known;       /* lead_view holds a view seen in a checked block */
+  uint64_t lead_view;    /* PBFT view of the newest checked block */
+  uint32_t bc_inflight;  /* Broadcasts of Gateway/Submit awaiting an answer */
+  uint64_t lead_off_until_ms; /* no leader hint before this (gateway.c) */
   uint32_t rr;           /* round robin among an org's peers */
   /* commit pipeline (invariants 1-2) */
   uint64_t height;
@@ -204,6 +210,8 @@ struct fl__peer_s {
   struct fl__gwatch_s *gwatch[FL__WAIT_BUCKETS];
   size_t gwatch_n, gwatch_bytes;
   uint64_t rebroadcasts; /* envelopes sent again to another orderer */
+  uint64_t bc_sent;      /* Gateway/Submit Broadcast attempts */
+  uint64_t bc_hinted;    /* ... of them sent to the hinted primary */
   /* lifecycle */
   uv_signal_t sigterm, sigint;
   bool stopping;

@@ -719,6 +719,35 @@ static void test_endorse_at(void **state) {
 
 /* ------------------------------------------------------------------ 3 */
 
+/* GET path from peer i's operations endpoint: the whole HTTP answer. */
+static void ops_get(int i, const char *path, fl_sbuf_t *body) {
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g_net->opsport[i]),
+                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+  char req[128];
+  int n = snprintf(req, sizeof req, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path);
+  assert_int_equal(write(s, req, (size_t)n), (ssize_t)n);
+  body->len = 0;
+  char buf[4096];
+  ssize_t k;
+  while ((k = read(s, buf, sizeof(buf))) > 0) fl_sbuf_append(body, buf, (size_t)k);
+  close(s);
+}
+
+/* The value of an unlabelled metric of peer i. */
+static double ops_metric(int i, const char *name) {
+  fl_sbuf_t body = {0};
+  ops_get(i, "/metrics", &body);
+  char pat[128];
+  snprintf(pat, sizeof pat, "\n%s ", name);
+  const char *at = strstr(fl_sbuf_cstr(&body), pat);
+  assert_non_null(at);
+  double v = strtod(at + strlen(pat), NULL);
+  fl_sbuf_free(&body);
+  return v;
+}
+
 static void test_events_and_queries(void **state) {
   (void)state;
   fl_events_sub_t *sub = NULL;
@@ -807,33 +836,41 @@ static void test_events_and_queries(void **state) {
     fl_sbuf_free(&got);
   }
   /* Operations endpoint. */
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(g_net->opsport[0]),
-                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-  const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
-  assert_int_equal(write(s, req, sizeof(req) - 1), (ssize_t)(sizeof(req) - 1));
   fl_sbuf_t body = {0};
-  char buf[4096];
-  ssize_t k;
-  while ((k = read(s, buf, sizeof(buf))) > 0) fl_sbuf_append(&body, buf, (size_t)k);
-  close(s);
+  ops_get(0, "/metrics", &body);
   const char *t = fl_sbuf_cstr(&body);
   assert_non_null(strstr(t, "200 OK"));
   assert_non_null(strstr(t, "fl_peer_ledger_height "));
   assert_non_null(strstr(t, "fl_peer_tx_validated_total{code=\"BAD_ENDORSEMENT\"} "));
   assert_non_null(strstr(t, "fl_peer_endorsement_seconds_count"));
   assert_null(strstr(t, "fl_peer_tx_validated_total{code=\"BAD_ENDORSEMENT\"} 0\n"));
-  fl_sbuf_free(&body);
-  s = socket(AF_INET, SOCK_STREAM, 0);
-  assert_int_equal(connect(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
-  const char hz[] = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-  assert_int_equal(write(s, hz, sizeof(hz) - 1), (ssize_t)(sizeof(hz) - 1));
-  while ((k = read(s, buf, sizeof(buf))) > 0) fl_sbuf_append(&body, buf, (size_t)k);
-  close(s);
+  ops_get(0, "/healthz", &body);
   assert_non_null(strstr(fl_sbuf_cstr(&body), "200 OK"));
   assert_non_null(strstr(fl_sbuf_cstr(&body), "\"status\":\"OK\""));
   fl_sbuf_free(&body);
+}
+
+/* Under light load a gateway sends each envelope to the primary of the
+ * newest checked block's view, sparing a backup's forward hop. */
+static void test_broadcast_to_primary(void **state) {
+  (void)state;
+  same_height(20000);
+  double sent0 = ops_metric(0, "fl_peer_gateway_broadcasts");
+  double prim0 = ops_metric(0, "fl_peer_gateway_broadcasts_to_primary");
+  for (int k = 0; k < 5; k++) {
+    char key[32], txid[FL_TXID_HEX_LEN + 1];
+    snprintf(key, sizeof key, "primary/%d", k);
+    const char *a[] = {"put", key, "v", NULL};
+    int code = -1;
+    assert_int_equal(pn_invoke(g_net, g_s[0], 0, "kvstore", a, &code, txid), FL_OK);
+    assert_int_equal(code, VALID);
+  }
+  pn_sleep_ms(700); /* the gauges follow the peer's tick (<= 250 ms) */
+  double sent = ops_metric(0, "fl_peer_gateway_broadcasts") - sent0;
+  double prim = ops_metric(0, "fl_peer_gateway_broadcasts_to_primary") - prim0;
+  printf("# 5 sequential submissions: %.0f broadcasts, %.0f to the primary\n", sent, prim);
+  assert_true(sent == 5.0);
+  assert_true(prim == 5.0);
 }
 
 typedef struct chain_s {
@@ -1082,6 +1119,7 @@ int main(void) {
       cmocka_unit_test(test_stale_read),
       cmocka_unit_test(test_endorse_at),
       cmocka_unit_test(test_events_and_queries),
+      cmocka_unit_test(test_broadcast_to_primary),
       cmocka_unit_test(test_peer_deliver),
       cmocka_unit_test(test_lying_orderer),
       cmocka_unit_test(test_censoring_orderer),
