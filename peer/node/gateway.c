@@ -565,8 +565,8 @@ typedef struct gsub_s {
  * acknowledgement goes to the next orderer, until every orderer has
  * acknowledged it or answered that it has it (EEXIST). f + 1 would reach a
  * correct one, but a correct backup that alone holds a request the primary
- * drops can only vote for a view change alone, which changes nothing. The orderers' at-most-once
- * window (and the peers' duplicate tx id check) keeps a re-broadcast
+ * drops can only vote for a view change alone, which changes nothing. The
+ * orderers' at-most-once window (and the peers' duplicate tx id check) keeps a re-broadcast
  * transaction from being committed twice. The watch list is bounded
  * (WATCH_MAX_BYTES of envelopes); beyond it new envelopes are not watched. */
 #define REBROADCAST_MS 3000u
@@ -658,14 +658,14 @@ static void watch_bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t 
   if (st == FL_OK && fl__pw_broadcast_decode(reply, &bst, &info) != FL_OK) bst = FL_EMALFORMED;
   fl_free(info);
   size_t ord = (w->next_ord - 1) % p->nord;
-  if (bst == FL_OK || bst == FL_EEXIST) {
-    /* EEXIST: this orderer has it pending or ordered. Pending is no promise
-     * (a request held in a view that cannot finish), so the watch goes on
-     * until a block carries it or every orderer has it. */
-    if (bst == FL_EEXIST) FL_DEBUG(LOG, "re-broadcast: orderer%zu already has txid=%s", ord, w->txid);
-    w->acked |= 1ull << (ord % 64);
-  }
-  w->due_ms = fl__peer_now_ms() + (bst == FL_OK || bst == FL_EEXIST ? REBROADCAST_MS : 200u);
+  /* EEXIST: this orderer has it pending or ordered. Pending is no promise
+   * (a request held in a view that cannot finish), so the watch goes on
+   * until a block carries it or every orderer has it. */
+  bool has = bst == FL_OK || bst == FL_EEXIST;
+  if (bst == FL_EEXIST)
+    FL_DEBUG(LOG, "re-broadcast: orderer%zu already has txid=%s", ord, w->txid);
+  if (has) w->acked |= 1ull << (ord % 64);
+  w->due_ms = fl__peer_now_ms() + (has ? REBROADCAST_MS : 200u);
 }
 
 /* Sends w to the next orderer that does not have it yet, or stops watching
@@ -730,7 +730,6 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   if (st < 0) {
     fl__peer_rpc_error(p, "Orderer/Broadcast");
     snprintf(s->err, sizeof(s->err), "broadcast: %s %s", fl_status_name(st), errmsg ? errmsg : "");
-    if (s->hinted) lead_off(p, s->err);
     s->unknown = true;
     sub_try(s);
     return;
@@ -739,7 +738,6 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   char *info = NULL;
   if (fl__pw_broadcast_decode(reply, &bst, &info) != FL_OK) {
     snprintf(s->err, sizeof(s->err), "broadcast: malformed BroadcastResponse");
-    if (s->hinted) lead_off(p, s->err);
     sub_try(s);
     return;
   }
@@ -760,7 +758,6 @@ static void bc_cb(void *arg, fl_status_t st, const char *errmsg, fl_buf_t reply)
   snprintf(s->err, sizeof(s->err), "orderer refused: %s", info ? info : fl_status_str(bst));
   fl_free(info);
   if (bst == FL_EUNAVAIL || bst == FL_AGAIN) {
-    if (s->hinted) lead_off(p, s->err);
     sub_try(s);
     return;
   }
@@ -778,6 +775,7 @@ static size_t sub_pick(fl__peer_t *p, gsub_t *s) {
 
 static void sub_try(gsub_t *s) {
   fl__peer_t *p = s->p;
+  if (s->hinted) lead_off(p, s->err); /* the hinted attempt failed: retrying */
   while (s->attempts < 2 * p->nord) {
     s->attempts++;
     s->ord = sub_pick(p, s);
