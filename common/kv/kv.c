@@ -40,6 +40,7 @@
 #define DEFAULT_CACHE_BYTES ((size_t)64 << 20)
 #define DEFAULT_WBUF_BYTES ((size_t)32 << 20)
 #define DEFAULT_FAULT_EXIT 86
+#define LARGE_VALUE_BYTES 4096 /* large_values CFs: min size kept in blob files */
 
 struct fl_kv_cf_s {
   char *name;
@@ -182,8 +183,17 @@ static rocksdb_options_t *base_options(const fl_kv_opts_t *o) {
 }
 
 static rocksdb_options_t *cf_options(rocksdb_options_t *base,
-                                     rocksdb_cache_t *cache, bool bloom) {
+                                     rocksdb_cache_t *cache,
+                                     const fl_kv_cf_spec_t *spec) {
   rocksdb_options_t *opt = rocksdb_options_create_copy(base);
+  if (spec->large_values) {
+    /* Written once and never deleted: no blob GC, which would rewrite live
+     * blobs whenever a compaction touches the oldest files. */
+    rocksdb_options_set_enable_blob_files(opt, 1);
+    rocksdb_options_set_min_blob_size(opt, LARGE_VALUE_BYTES);
+    rocksdb_options_set_blob_compression_type(opt, rocksdb_no_compression);
+    rocksdb_options_set_enable_blob_gc(opt, 0);
+  }
   rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
   rocksdb_block_based_options_set_block_cache(t, cache);
   rocksdb_block_based_options_set_block_size(t, 16 * 1024);
@@ -191,7 +201,7 @@ static rocksdb_options_t *cf_options(rocksdb_options_t *base,
   rocksdb_block_based_options_set_cache_index_and_filter_blocks(t, 1);
   rocksdb_block_based_options_set_pin_l0_filter_and_index_blocks_in_cache(t,
                                                                           1);
-  if (bloom) {
+  if (spec->bloom) {
     /* set_filter_policy takes ownership of the policy. */
     rocksdb_block_based_options_set_filter_policy(
         t, rocksdb_filterpolicy_create_bloom_full(10));
@@ -201,19 +211,22 @@ static rocksdb_options_t *cf_options(rocksdb_options_t *base,
   return opt;
 }
 
-/* Adds name to the list unless present; returns its index. */
-static size_t name_add(char ***names, bool **bloom, size_t *n,
-                       const char *name, bool want_bloom) {
+/* Adds the CF to the list unless present (then ORs its tuning flags in);
+ * returns its index. names[i] is owned; specs[i].name is not used. */
+static size_t name_add(char ***names, fl_kv_cf_spec_t **specs, size_t *n,
+                       const char *name, const fl_kv_cf_spec_t *want) {
   for (size_t i = 0; i < *n; i++) {
     if (strcmp((*names)[i], name) == 0) {
-      (*bloom)[i] = (*bloom)[i] || want_bloom;
+      (*specs)[i].bloom = (*specs)[i].bloom || want->bloom;
+      (*specs)[i].large_values = (*specs)[i].large_values || want->large_values;
       return i;
     }
   }
   *names = fl_reallocarray(*names, *n + 1, sizeof **names);
-  *bloom = fl_reallocarray(*bloom, *n + 1, sizeof **bloom);
+  *specs = fl_reallocarray(*specs, *n + 1, sizeof **specs);
   (*names)[*n] = fl_strdup(name);
-  (*bloom)[*n] = want_bloom;
+  (*specs)[*n] = *want;
+  (*specs)[*n].name = NULL;
   return (*n)++;
 }
 
@@ -260,7 +273,8 @@ fl_status_t fl_kv_open(const char *path, const fl_kv_opts_t *opts,
   rocksdb_options_t **cfo = NULL;
   rocksdb_column_family_handle_t **handles = NULL;
   char **names = NULL;
-  bool *bloom = NULL;
+  fl_kv_cf_spec_t *specs = NULL;
+  static const fl_kv_cf_spec_t plain = {0};
   size_t n = 0;
   char *err = NULL;
 
@@ -279,9 +293,9 @@ fl_status_t fl_kv_open(const char *path, const fl_kv_opts_t *opts,
                                            : DEFAULT_CACHE_BYTES);
   base = base_options(opts);
 
-  name_add(&names, &bloom, &n, FL_KV_DEFAULT_CF, false);
+  name_add(&names, &specs, &n, FL_KV_DEFAULT_CF, &plain);
   for (size_t i = 0; i < opts->ncfs; i++)
-    name_add(&names, &bloom, &n, opts->cfs[i].name, opts->cfs[i].bloom);
+    name_add(&names, &specs, &n, opts->cfs[i].name, &opts->cfs[i]);
   /* An existing DB must be opened with all of its CFs. */
   if (file_exists(path, "CURRENT")) {
     size_t nexist = 0;
@@ -290,7 +304,7 @@ fl_status_t fl_kv_open(const char *path, const fl_kv_opts_t *opts,
      * free it in both cases. */
     if (err == NULL)
       for (size_t i = 0; i < nexist; i++)
-        name_add(&names, &bloom, &n, exist[i], false);
+        name_add(&names, &specs, &n, exist[i], &plain);
     if (exist != NULL) rocksdb_list_column_families_destroy(exist, nexist);
     if (err != NULL) {
       rc = set_rocks_error(err, "kv open: list column families");
@@ -299,7 +313,7 @@ fl_status_t fl_kv_open(const char *path, const fl_kv_opts_t *opts,
   }
 
   cfo = fl_calloc(n, sizeof *cfo);
-  for (size_t i = 0; i < n; i++) cfo[i] = cf_options(base, kv->cache, bloom[i]);
+  for (size_t i = 0; i < n; i++) cfo[i] = cf_options(base, kv->cache, &specs[i]);
   handles = fl_calloc(n, sizeof *handles);
   kv->db = rocksdb_open_column_families(
       base, path, (int)n, (const char *const *)names,
@@ -339,7 +353,7 @@ fail:
   fl_free(cfo);
   fl_free(handles);
   fl_free(names);
-  fl_free(bloom);
+  fl_free(specs);
   if (base != NULL) rocksdb_options_destroy(base);
   fl_kv_close(kv);
   return rc;

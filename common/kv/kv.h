@@ -67,6 +67,15 @@ typedef struct fl_kv_cf_spec_s {
   /* Adds a 10 bits/key bloom filter: worth it for point-lookup-heavy CFs
    * (world state, tx id index), wasted on CFs only scanned in order. */
   bool bloom;
+  /* Values are large (KiBs and up) and written once: blocks, weight blobs.
+   * Values of 4 KiB and more go to RocksDB's blob files (integrated BlobDB,
+   * uncompressed, no blob garbage collection), so memtable flushes and
+   * compactions move only the keys and blob references. Inline in the SSTs,
+   * every flush of such a CF was followed by a rewrite of the new file to
+   * recompress it for the bottom level: 5 MB of blocks cost a peer 57 ms of
+   * CPU (docs/peer.md, "Ledger"). Switching it on for an existing CF is
+   * fine: older values stay readable where they are. */
+  bool large_values;
 } fl_kv_cf_spec_t;
 
 /** Fault-injection modes (tests only). */
@@ -107,7 +116,8 @@ typedef struct fl_kv_opts_s {
 
 /** Opens (or creates) the database at path.
  *  Tuning: level compaction with dynamic level sizes, LZ4 on upper levels and
- *  ZSTD on the bottom level, 16 KiB blocks, index and filter blocks in the
+ *  ZSTD on the bottom level (large_values CFs: their big values in blob
+ *  files, uncompressed), 16 KiB blocks, index and filter blocks in the
  *  shared block cache (L0 pinned), point-in-time WAL recovery, paranoid
  *  checks, 4 background jobs (flushes and compactions).
  *  Returns FL_OK and an owned handle in *out (free with fl_kv_close);

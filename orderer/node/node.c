@@ -788,7 +788,11 @@ fail:
 }
 
 static fl_status_t open_store(fl__node_t *n) {
-  static const fl_kv_cf_spec_t cfs[] = {{.name = "blocks"}, {.name = "pbft"}};
+  /* Blocks are large and written once (fl_kv_cf_spec_t.large_values); the
+   * pbft CF's records are deleted at each stable checkpoint, mostly while
+   * still in the memtable, so they stay inline. */
+  static const fl_kv_cf_spec_t cfs[] = {{.name = "blocks", .large_values = true},
+                                        {.name = "pbft"}};
   char *path = fl_sprintf("%s/ledger", n->data_dir);
   fl_kv_opts_t o = {.cfs = cfs, .ncfs = 2, .create_if_missing = true,
                     .block_cache_bytes = 16u << 20, .write_buffer_bytes = 64u << 20};

@@ -123,6 +123,153 @@ static void assert_get(fl_kv_t *kv, fl_kv_cf_t *cf,
   fl_sbuf_free(&v);
 }
 
+/* ---- large values ---------------------------------------------------- */
+
+/* Bytes in the files of dir whose names end with suffix; *nfiles gets
+ * their count. */
+static uint64_t dir_bytes(const char *dir, const char *suffix, int *nfiles) {
+  uint64_t total = 0;
+  *nfiles = 0;
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  struct dirent *e;
+  size_t sl = strlen(suffix);
+  while ((e = readdir(d)) != NULL) {
+    size_t nl = strlen(e->d_name);
+    if (nl < sl || strcmp(e->d_name + nl - sl, suffix) != 0) continue;
+    char *p = fl_sprintf("%s/%s", dir, e->d_name);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    total += (uint64_t)st.st_size;
+    (*nfiles)++;
+    fl_free(p);
+  }
+  closedir(d);
+  return total;
+}
+
+#define LV_N 20
+#define LV_LEN 40960
+
+static void lv_fill(uint8_t *v, size_t len, uint32_t seed) {
+  uint32_t x = seed * 2654435761u + 1;
+  for (size_t i = 0; i < len; i++) {
+    x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+    v[i] = (uint8_t)x;
+  }
+}
+
+static void lv_check(fl_kv_t *kv, fl_kv_cf_t *cf, uint32_t i, uint8_t *want) {
+  char key[16];
+  snprintf(key, sizeof key, "k%02u", i);
+  lv_fill(want, LV_LEN, i);
+  fl_sbuf_t v = {0};
+  assert_int_equal(fl_kv_get(kv, cf, NULL, S(key), &v), FL_OK);
+  assert_int_equal(v.len, LV_LEN);
+  assert_memory_equal(v.data, want, LV_LEN);
+  fl_sbuf_free(&v);
+}
+
+/* large_values: big values of that CF go to blob files at flush, small ones
+ * and other CFs' stay in the SSTs; reads (point and iterator) return the
+ * same bytes, also after reopening without the flag (an older binary); a
+ * damaged blob file is reported as corruption, not returned. */
+static void test_large_values(void **state) {
+  fixture_t *f = *state;
+  const fl_kv_cf_spec_t cfs[] = {{.name = "blocks", .large_values = true},
+                                 {.name = "meta"}};
+  fl_kv_opts_t o = {.cfs = cfs, .ncfs = 2, .create_if_missing = true};
+  fl_kv_t *kv = NULL;
+  assert_int_equal(fl_kv_open(f->db, &o, &kv), FL_OK);
+  fl_kv_cf_t *blk = fl_kv_cf(kv, "blocks"), *meta = fl_kv_cf(kv, "meta");
+  uint8_t *v = fl_malloc(LV_LEN);
+  for (uint32_t i = 0; i < LV_N; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%02u", i);
+    lv_fill(v, LV_LEN, i);
+    assert_int_equal(fl_kv_put(kv, blk, S(key), FL_BUF(v, LV_LEN), false), FL_OK);
+  }
+  assert_int_equal(fl_kv_put(kv, blk, S("small"), S("tiny value"), false), FL_OK);
+  lv_fill(v, LV_LEN, 99);
+  assert_int_equal(fl_kv_put(kv, meta, S("big"), FL_BUF(v, LV_LEN), false), FL_OK);
+  int nblob = 0;
+  assert_int_equal(dir_bytes(f->db, ".blob", &nblob), 0);
+  assert_int_equal(fl_kv_flush(kv), FL_OK);
+
+  /* Exactly the 20 large values of "blocks" in blob files, plus record
+   * headers (RocksDB: 32 bytes and the key each) and the file framing. */
+  uint64_t bb = dir_bytes(f->db, ".blob", &nblob);
+  assert_true(nblob >= 1);
+  assert_true(bb >= (uint64_t)LV_N * LV_LEN);
+  assert_true(bb < (uint64_t)LV_N * LV_LEN + LV_N * 64 + 4096);
+
+  for (uint32_t i = 0; i < LV_N; i++) lv_check(kv, blk, i, v);
+  assert_get(kv, blk, NULL, "small", "tiny value");
+  fl_kv_iter_t *it = NULL;
+  assert_int_equal(fl_kv_iter_new(kv, blk, &(fl_kv_iter_opts_t){.prefix = S("k")}, &it),
+                   FL_OK);
+  fl_buf_t k, val;
+  uint32_t n = 0;
+  while (fl_kv_iter_next(it, &k, &val) == FL_OK) {
+    lv_fill(v, LV_LEN, n);
+    assert_int_equal(val.len, LV_LEN);
+    assert_memory_equal(val.data, v, LV_LEN);
+    n++;
+  }
+  fl_kv_iter_free(it);
+  assert_int_equal(n, LV_N);
+  fl_kv_close(kv);
+
+  /* An older binary, without the flag, reads them where they are. */
+  o = (fl_kv_opts_t){0};
+  assert_int_equal(fl_kv_open(f->db, &o, &kv), FL_OK);
+  blk = fl_kv_cf(kv, "blocks");
+  for (uint32_t i = 0; i < LV_N; i++) lv_check(kv, blk, i, v);
+  fl_kv_close(kv);
+
+  /* Damage one byte inside the first value's bytes of every blob file. */
+  DIR *d = opendir(f->db);
+  assert_non_null(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    size_t nl = strlen(e->d_name);
+    if (nl < 5 || strcmp(e->d_name + nl - 5, ".blob") != 0) continue;
+    char *p = fl_sprintf("%s/%s", f->db, e->d_name);
+    int fd = open(p, O_RDWR);
+    assert_true(fd >= 0);
+    uint8_t c = 0;
+    assert_int_equal(pread(fd, &c, 1, 4096), 1);
+    c ^= 0x5a;
+    assert_int_equal(pwrite(fd, &c, 1, 4096), 1);
+    close(fd);
+    fl_free(p);
+  }
+  closedir(d);
+  o = (fl_kv_opts_t){.cfs = cfs, .ncfs = 2};
+  assert_int_equal(fl_kv_open(f->db, &o, &kv), FL_OK);
+  blk = fl_kv_cf(kv, "blocks");
+  fl_sbuf_t got = {0};
+  uint32_t bad = 0;
+  for (uint32_t i = 0; i < LV_N; i++) {
+    char key[16];
+    snprintf(key, sizeof key, "k%02u", i);
+    fl_status_t rc = fl_kv_get(kv, blk, NULL, S(key), &got);
+    if (rc == FL_ECORRUPT) {
+      bad++;
+    } else {
+      /* Every other value is intact. */
+      assert_int_equal(rc, FL_OK);
+      lv_fill(v, LV_LEN, i);
+      assert_int_equal(got.len, LV_LEN);
+      assert_memory_equal(got.data, v, LV_LEN);
+    }
+    fl_sbuf_free(&got);
+  }
+  assert_int_equal(bad, 1);
+  fl_kv_close(kv);
+  fl_free(v);
+}
+
 /* ---- basic ----------------------------------------------------------- */
 
 static void test_open_put_get_reopen(void **state) {
@@ -1103,6 +1250,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_crash_exit_after, setup, teardown),
       cmocka_unit_test_setup_teardown(test_mem, setup, teardown),
       cmocka_unit_test_setup_teardown(test_memtable_budget, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
       cmocka_unit_test_setup_teardown(test_perf, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
