@@ -11,6 +11,7 @@
  *             worker's stub (in the child) and the peer's serving loop
  *   certs.c   the creator's certificate for the stub (CN, signature check)
  *             and the worker's cache of parsed certificates
+ *   blobcache.c  the worker's cache of stored blobs (content-addressed)
  *
  * Invariants of the simulator (fl__sim_t):
  *   1. reads[] holds at most one entry per key: the first committed read;
@@ -178,6 +179,27 @@ fl_status_t fl__sim_finish(fl__sim_t *s, const char *ns, int32_t status,
 /** FNV-1a, 64-bit (sim.c): the key index's hash, and the certificate
  *  cache's (which compares the full PEM bytes on a hash match). */
 uint64_t fl__ccrt_fnv1a(const uint8_t *p, size_t n);
+
+/* ---- stored blobs a worker keeps (blobcache.c) ----------------------------- */
+
+/** A cache of stored blobs keyed by their SHA-256: at most cap entries and
+ *  max_bytes bytes (least recently used evicted; a blob over max_bytes / 4
+ *  is not kept). Only for bytes the blob store returned for that hash. Not
+ *  thread-safe. Owned (fl__blobs_free). */
+typedef struct fl__blobs_s fl__blobs_t;
+typedef struct fl__blobs_stats_s {
+  size_t entries, bytes;
+  uint64_t hits, misses;
+} fl__blobs_stats_t;
+fl__blobs_t *fl__blobs_new(size_t cap, size_t max_bytes);
+/** NULL-safe. */
+void fl__blobs_free(fl__blobs_t *c);
+/** true and a view of the cached bytes (valid until the next fl__blobs_put
+ *  or fl__blobs_free), or false. */
+bool fl__blobs_get(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_t *out);
+/** Keeps a copy of data under hash (nothing if already there or too big). */
+void fl__blobs_put(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_t data);
+void fl__blobs_stats(const fl__blobs_t *c, fl__blobs_stats_t *st);
 
 /* ---- creator certificates (certs.c) ---------------------------------------- */
 

@@ -27,6 +27,7 @@
  *                    n x (bytes tx_id, u64 block, u64 tx, u8 del, bytes value)
  *   W->P HIST_CLOSE  u32 id                    (no reply)
  *   W->P PUT_BLOB    bytes data                -> REPLY i32 rc [32 B hash]
+ *   W->P GET_BLOB    32 B hash                 -> REPLY i32 rc [bytes blob]
  *   W->P EVENT       bytes name, bytes payload -> REPLY i32 rc
  *   W->P DONE        i32 status, bytes message, bytes payload
  * Range entries come in batches (FL__CCRT_BATCH); the worker reports on
@@ -271,6 +272,7 @@ struct w_stub_s {
   size_t nblobs;
   fl_cc_creator_t creator;
   fl__certs_t *certs;     /* the worker's, kept between invocations */
+  fl__blobs_t *blobcache; /* the worker's stored blobs, kept likewise */
   const fl_cert_t *cert;  /* the creator's, once looked up */
   bool cert_looked_up;
   fl__arena_t arena;
@@ -528,18 +530,26 @@ static int w_put_blob(fl_cc_stub_t *s, fl_cc_bytes_t data, uint8_t hash[FL_CC_HA
   return FL_CC_OK;
 }
 
+/* Stored blobs come from the worker's cache (blobcache.c) when it has
+ * them: the bytes for a hash never change. */
 static int w_get_stored_blob(fl_cc_stub_t *s, const uint8_t hash[FL_CC_HASH_LEN],
                              fl_cc_bytes_t *blob) {
   w_stub_t *st = (w_stub_t *)s;
   *blob = (fl_cc_bytes_t){0};
+  fl_buf_t v;
+  if (fl__blobs_get(st->blobcache, hash, &v)) {
+    *blob = (fl_cc_bytes_t){.data = fl__arena_dup(&st->arena, v), .len = v.len};
+    return FL_CC_OK;
+  }
   st->req.len = 0;
   fl_sbuf_append(&st->req, hash, FL_CC_HASH_LEN);
   rdr_t r;
   int rc = w_call(st, M_GET_BLOB, &st->rep, &r);
   if (rc != FL_OK) return fl__cc_rc(rc);
-  fl_buf_t v = r_bytes(&r);
+  v = r_bytes(&r);
   if (r.bad) w_die(6);
   *blob = (fl_cc_bytes_t){.data = fl__arena_dup(&st->arena, v), .len = v.len};
+  fl__blobs_put(st->blobcache, hash, v);
   return FL_CC_OK;
 }
 
@@ -642,16 +652,21 @@ static bool w_decode_invoke(w_stub_t *st, const fl_sbuf_t *in) {
 /* Parsed creator certificates a worker keeps (certs.c): enough for the
  * clients, admins and peers that keep submitting to one chaincode. */
 #define W_CERT_CACHE 64
+/* Stored blobs a worker keeps (blobcache.c): enough for a round's global
+ * models and some updates of models of a few MB. */
+#define W_BLOB_CACHE_ENTRIES 256
+#define W_BLOB_CACHE_BYTES ((size_t)32 << 20)
 
 static _Noreturn void worker_main(const fl_chaincode_t *desc, int fd) {
   fl_sbuf_t in = {0};
   /* Never freed: the worker leaves only by _exit. */
   fl__certs_t *certs = fl__certs_new(W_CERT_CACHE);
+  fl__blobs_t *blobcache = fl__blobs_new(W_BLOB_CACHE_ENTRIES, W_BLOB_CACHE_BYTES);
   for (;;) {
     uint32_t type;
     if (recv_frame(fd, &type, &in, 0) != FL_OK) w_die(0); /* the peer closed us */
     if (type != M_INVOKE) w_die(7);
-    w_stub_t st = {.base.ops = &w_ops, .fd = fd, .certs = certs};
+    w_stub_t st = {.base.ops = &w_ops, .fd = fd, .certs = certs, .blobcache = blobcache};
     if (!w_decode_invoke(&st, &in)) w_die(7);
 
     fl_cc_response_t resp;

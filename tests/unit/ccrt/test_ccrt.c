@@ -38,6 +38,7 @@
 #include "common/crypto/sign.h"
 #include "common/crypto/x509.h"
 #include "fl/ledger/rwset.pb-c.h"
+#include "peer/ccrt/ccrt_int.h"
 #include "tests/unit/ccrt/test_ccrt.h"
 
 /* ---- files ----------------------------------------------------------------- */
@@ -108,10 +109,13 @@ void tc_file_hash(const char *dir, const char *file, uint8_t out[32]) {
   fl_free(p);
 }
 
-fl_ccrt_t *tc_runtime(const char *dir, fl_ccrt_mode_t mode, uint32_t timeout_ms,
-                      const char *name, const char *file, fl_ccrt_cc_t **cc) {
+/* tc_runtime with `workers` worker processes (0 = the default). */
+static fl_ccrt_t *runtime_n(const char *dir, fl_ccrt_mode_t mode, uint32_t timeout_ms,
+                            unsigned workers, const char *name, const char *file,
+                            fl_ccrt_cc_t **cc) {
   fl_ccrt_t *rt = NULL;
-  fl_ccrt_opts_t o = {.cc_dir = dir, .mode = mode, .timeout_ms = timeout_ms};
+  fl_ccrt_opts_t o = {.cc_dir = dir, .mode = mode, .timeout_ms = timeout_ms,
+                      .workers = workers};
   assert_int_equal(fl_ccrt_new(&o, &rt), FL_OK);
   uint8_t h[32];
   tc_file_hash(dir, file, h);
@@ -122,6 +126,11 @@ fl_ccrt_t *tc_runtime(const char *dir, fl_ccrt_mode_t mode, uint32_t timeout_ms,
   assert_int_equal(rc, FL_OK);
   assert_null(err);
   return rt;
+}
+
+fl_ccrt_t *tc_runtime(const char *dir, fl_ccrt_mode_t mode, uint32_t timeout_ms,
+                      const char *name, const char *file, fl_ccrt_cc_t **cc) {
+  return runtime_n(dir, mode, timeout_ms, 0, name, file, cc);
 }
 
 static const uint8_t creator_hash[32] = {0xaa, 0xbb, 0xcc};
@@ -207,7 +216,9 @@ typedef struct fake_s {
   const fmod_t *mods; /* newest first per key */
   size_t nmods;
   const char *fail_key; /* get of this key fails with FL_ESTORE */
-  const char *blob;     /* the blob store's one blob, or NULL */
+  const char *blob;     /* the blob store's blobs, or NULL */
+  const char *blob2;
+  unsigned blob_gets;   /* blob_get calls */
 } fake_t;
 
 static int fent_cmp(const void *a, const void *b) {
@@ -311,13 +322,18 @@ static void f_hist_free(void *it) { fl_free(it); }
 
 static fl_status_t f_blob_get(void *ctx, const uint8_t hash[FL_CCRT_HASH_LEN], fl_sbuf_t *out) {
   fake_t *f = ctx;
-  uint8_t h[32];
-  if (f->blob == NULL) return FL_NOTFOUND;
-  fl_sha256(f->blob, strlen(f->blob), h);
-  if (memcmp(h, hash, 32) != 0) return FL_NOTFOUND;
-  out->len = 0;
-  fl_sbuf_append_str(out, f->blob);
-  return FL_OK;
+  f->blob_gets++;
+  const char *have[] = {f->blob, f->blob2};
+  for (size_t i = 0; i < 2; i++) {
+    uint8_t h[32];
+    if (have[i] == NULL) continue;
+    fl_sha256(have[i], strlen(have[i]), h);
+    if (memcmp(h, hash, 32) != 0) continue;
+    out->len = 0;
+    fl_sbuf_append_str(out, have[i]);
+    return FL_OK;
+  }
+  return FL_NOTFOUND;
 }
 
 static const fl_ccrt_state_ops_t fake_ops = {
@@ -690,6 +706,109 @@ static void stored_blob(const char *dir, fl_ccrt_mode_t mode) {
   fl_ccrt_result_free(r);
   fl_free(f.e);
   fl_ccrt_free(rt);
+}
+
+/* In fork mode the worker keeps the stored blobs it read (blobcache.c): the
+ * same hash again costs the peer nothing, while a miss is never kept (the
+ * blob may be stored later). In-process there is no cache: every call
+ * reads the store. */
+static void stored_blob_cache(const char *dir, fl_ccrt_mode_t mode) {
+  fl_ccrt_cc_t *cc;
+  fl_ccrt_t *rt = runtime_n(dir, mode, 0, 1, "script", "script.so", &cc);
+  fake_t f = std_fake();
+  f.blob = "global model";
+  uint8_t h[32];
+  char a[65], none[65];
+  fl_sha256(f.blob, strlen(f.blob), h);
+  fl_hex_encode(h, 32, a);
+  h[0] ^= 0x80;
+  fl_hex_encode(h, 32, none);
+  for (int pass = 0; pass < 2; pass++) {
+    fl_ccrt_result_t *r = NULL;
+    f.blob_gets = 0;
+    assert_int_equal(tc_sim(cc, &fake_ops, &f, &r, "run", "storedblob", a, "storedblob", none,
+                            "storedblob", a, NULL),
+                     FL_OK);
+    assert_int_equal(r->status, 200);
+    assert_true(tc_payload_is(r, "Sglobal model;S!;Sglobal model;"));
+    assert_int_equal(r->rwset.nreads + r->rwset.nranges + r->rwset.nwrites + r->rwset.nblobs, 0);
+    fl_ccrt_result_free(r);
+    if (mode == FL_CCRT_IN_PROCESS)
+      assert_int_equal(f.blob_gets, 3);
+    else /* first pass: a once, then a hit; the absent one every time */
+      assert_int_equal(f.blob_gets, pass == 0 ? 2 : 1);
+  }
+  /* A blob absent at first and stored later is found then (the miss was
+   * not kept). */
+  const char *later_bytes = "stored later";
+  fl_sha256(later_bytes, strlen(later_bytes), h);
+  char later[65];
+  fl_hex_encode(h, 32, later);
+  fl_ccrt_result_t *r = NULL;
+  assert_int_equal(tc_sim(cc, &fake_ops, &f, &r, "run", "storedblob", later, NULL), FL_OK);
+  assert_true(tc_payload_is(r, "S!;"));
+  fl_ccrt_result_free(r);
+  f.blob2 = later_bytes;
+  assert_int_equal(tc_sim(cc, &fake_ops, &f, &r, "run", "storedblob", later, NULL), FL_OK);
+  assert_true(tc_payload_is(r, "Sstored later;"));
+  fl_ccrt_result_free(r);
+  fl_free(f.e);
+  fl_ccrt_free(rt);
+}
+
+static void test_stored_blob_cache_fork(void **state) {
+  stored_blob_cache(((ctx_t *)*state)->dir, FL_CCRT_FORK);
+}
+static void test_stored_blob_cache_inproc(void **state) {
+  stored_blob_cache(((ctx_t *)*state)->dir, FL_CCRT_IN_PROCESS);
+}
+
+/* The worker's blob cache on its own: LRU within both bounds, misses and
+ * oversized blobs not kept. */
+static void test_blob_cache(void **state) {
+  (void)state;
+  fl__blobs_t *c = fl__blobs_new(3, 400);
+  uint8_t h[4][32] = {{1}, {2}, {3}, {4}};
+  uint8_t data[200];
+  memset(data, 7, sizeof data);
+  fl_buf_t v;
+  fl__blobs_stats_t st;
+  assert_false(fl__blobs_get(c, h[0], &v));
+  fl__blobs_put(c, h[0], FL_BUF(data, 90));
+  fl__blobs_put(c, h[1], FL_BUF(data, 90));
+  fl__blobs_put(c, h[2], FL_BUF(data, 90));
+  assert_true(fl__blobs_get(c, h[0], &v)); /* h[1] is now the oldest */
+  assert_int_equal(v.len, 90);
+  assert_memory_equal(v.data, data, 90);
+  fl__blobs_put(c, h[3], FL_BUF(data, 90)); /* 4 > cap 3: h[1] goes */
+  assert_false(fl__blobs_get(c, h[1], &v));
+  assert_true(fl__blobs_get(c, h[2], &v));
+  assert_true(fl__blobs_get(c, h[3], &v));
+  fl__blobs_stats(c, &st);
+  assert_int_equal(st.entries, 3);
+  assert_int_equal(st.bytes, 270);
+  fl__blobs_put(c, h[1], FL_BUF(data, 101)); /* over 400 / 4: not kept */
+  assert_false(fl__blobs_get(c, h[1], &v));
+  fl__blobs_put(c, h[1], FL_BUF(data, 100)); /* full again: h[0], the oldest, goes */
+  assert_true(fl__blobs_get(c, h[1], &v));
+  assert_false(fl__blobs_get(c, h[0], &v));
+  fl__blobs_stats(c, &st);
+  assert_int_equal(st.entries, 3);
+  assert_int_equal(st.bytes, 280);
+  assert_int_equal(st.hits, 4);
+  assert_int_equal(st.misses, 4);
+  fl__blobs_free(c);
+  /* The byte bound: 4 x 100 fill 400; a fifth evicts the oldest. */
+  c = fl__blobs_new(10, 400);
+  for (int i = 0; i < 4; i++) fl__blobs_put(c, h[i], FL_BUF(data, 100));
+  uint8_t h5[32] = {5};
+  fl__blobs_put(c, h5, FL_BUF(data, 100));
+  fl__blobs_stats(c, &st);
+  assert_int_equal(st.entries, 4);
+  assert_int_equal(st.bytes, 400);
+  assert_false(fl__blobs_get(c, h[0], &v));
+  assert_true(fl__blobs_get(c, h5, &v));
+  fl__blobs_free(c);
 }
 
 static void test_stored_blob_fork(void **state) {
@@ -1192,6 +1311,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_ranges_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stored_blob_fork, setup, teardown),
       cmocka_unit_test_setup_teardown(test_stored_blob_inproc, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stored_blob_cache_fork, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stored_blob_cache_inproc, setup, teardown),
+      cmocka_unit_test(test_blob_cache),
       cmocka_unit_test_setup_teardown(test_kvstore_fork, setup, teardown),
       cmocka_unit_test_setup_teardown(test_kvstore_inproc, setup, teardown),
       cmocka_unit_test_setup_teardown(test_bad_keys_both_modes, setup, teardown),
