@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
  * blobcache.c: the stored blobs a worker process keeps between invocations
- * (fl_cc_get_stored_blob, fl_cc_get_stored_blobs; shim.h).
+ * (fl_cc_get_stored_blob; shim.h).
  *
  * Why a cache: a stored blob is content-addressed and never changes or goes
  * away, and the blob store hands out only bytes whose SHA-256 is the hash
