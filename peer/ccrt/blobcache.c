@@ -11,6 +11,14 @@
  * for the NSL-KDD MLP); without the cache each read is a round trip to the
  * peer, a RocksDB read and a SHA-256 of the bytes.
  *
+ * Admission on the second read. Most stored blobs a chaincode reads are
+ * read once per worker (CloseRound's update blobs); keeping them would only
+ * copy them and fill the worker's memory with bytes nobody asks for again.
+ * So the first fl__blobs_put of a hash only remembers the hash (a ring of
+ * SEEN hashes); the bytes are kept when the same hash is put again, i.e.
+ * on its second read. The global models every SubmitUpdate reads are then
+ * read from the peer twice per worker and hit after that.
+ *
  * Invariants of fl__blobs_t:
  *   1. An entry holds the bytes the peer returned for its hash with FL_OK.
  *      A miss (FL_NOTFOUND) is never cached: a blob that is not there yet
@@ -18,12 +26,16 @@
  *   2. At most cap entries and max_bytes bytes together; a blob larger than
  *      max_bytes / 4 is not cached. Inserting evicts least recently used
  *      entries until both bounds hold.
- *   3. Not thread-safe: one owner (a worker process is one thread).
+ *   3. A hash is inserted only if it is among the last SEEN hashes put and
+ *      not inserted (then it leaves that ring).
+ *   4. Not thread-safe: one owner (a worker process is one thread).
  */
 #include <string.h>
 
 #include "common/base/alloc.h"
 #include "peer/ccrt/ccrt_int.h"
+
+#define SEEN 64 /* hashes read once, remembered for admission */
 
 typedef struct blob_ent_s {
   uint8_t hash[FL_CCRT_HASH_LEN];
@@ -38,6 +50,8 @@ struct fl__blobs_s {
   size_t bytes, max_bytes;
   uint64_t tick;
   uint64_t hits, misses;
+  uint8_t seen[SEEN][FL_CCRT_HASH_LEN]; /* ring; all-zero = empty */
+  size_t seen_next;
 };
 
 fl__blobs_t *fl__blobs_new(size_t cap, size_t max_bytes) {
@@ -87,6 +101,14 @@ void fl__blobs_put(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_
     return;
   }
   c->misses--;
+  size_t k = 0;
+  while (k < SEEN && memcmp(c->seen[k], hash, FL_CCRT_HASH_LEN) != 0) k++;
+  if (k == SEEN) { /* first read: remember the hash only (invariant 3) */
+    memcpy(c->seen[c->seen_next], hash, FL_CCRT_HASH_LEN);
+    c->seen_next = (c->seen_next + 1) % SEEN;
+    return;
+  }
+  memset(c->seen[k], 0, FL_CCRT_HASH_LEN);
   while (c->n > 0 && (c->n == c->cap || c->bytes + data.len > c->max_bytes)) evict_one(c);
   blob_ent_t *e = &c->e[c->n++];
   memcpy(e->hash, hash, FL_CCRT_HASH_LEN);
