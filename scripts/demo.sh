@@ -362,8 +362,10 @@ if [[ "$(json_field "$cjson" revoked)" != true ]]; then
   say "CHECK FAILED: $ATT_ID was not revoked"; ok=0
 fi
 rejected_rounds=0
+unrecorded=0 # closed rounds without an update of it (exit 3, not found): it was not in yet
 for r in $(seq 0 $last); do
-  u=$(fed update show --task $TASK --round $r --client "$ATT_ID" --json 2>/dev/null) || continue
+  u=$(fed update show --task $TASK --round $r --client "$ATT_ID" --json 2>/dev/null) ||
+    { (($? == 3)) && unrecorded=$((unrecorded + 1)); continue; }
   [[ "$(json_field "$u" status)" == REJECTED ]] && rejected_rounds=$((rejected_rounds + 1))
   [[ "$(json_field "$u" status)" == ACCEPTED ]] && { say "CHECK FAILED: the attacker was ACCEPTED in round $r"; ok=0; }
 done
@@ -374,7 +376,7 @@ stop_all && say "every process stopped cleanly ($(wc -l <"$RUN/pids") started, n
 
 step "summary"
 say "rounds completed: $ROUNDS of $ROUNDS"
-say "malicious client: $ATT_ID REJECTED in $rejected_rounds rounds, revoked: $(json_field "$cjson" revoked) (by $(json_field "$cjson" revoked_by))"
+say "malicious client: $ATT_ID REJECTED in $rejected_rounds of $ROUNDS rounds$( ((unrecorded > 0)) && echo " (in $unrecorded its update was not in yet when the keeper closed the round)"), revoked: $(json_field "$cjson" revoked) (by $(json_field "$cjson" revoked_by))"
 say "ledger verify: $([[ $vrc == 0 ]] && echo OK || echo FAILED)"
 say "logs: $RUN/logs   CLI config: $RUN/cli.yaml (FEDLEDGER_CLI_CONFIG=$RUN/cli.yaml fedledger ...)"
 say "time: $((SECONDS - T0))s"
