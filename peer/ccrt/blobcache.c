@@ -69,19 +69,36 @@ void fl__blobs_free(fl__blobs_t *c) {
   fl_free(c);
 }
 
-bool fl__blobs_get(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_t *out) {
+/* The entry for hash, marked as just used, or NULL. */
+static blob_ent_t *find(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN]) {
   c->tick++;
-  for (size_t i = 0; i < c->n; i++) {
-    blob_ent_t *e = &c->e[i];
-    if (memcmp(e->hash, hash, FL_CCRT_HASH_LEN) == 0) {
-      e->used = c->tick;
-      *out = FL_BUF(e->data, e->len);
-      c->hits++;
+  for (size_t i = 0; i < c->n; i++)
+    if (memcmp(c->e[i].hash, hash, FL_CCRT_HASH_LEN) == 0) {
+      c->e[i].used = c->tick;
+      return &c->e[i];
+    }
+  return NULL;
+}
+
+/* Whether hash is in the ring of hashes read once; forgets it if so. */
+static bool seen_take(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN]) {
+  for (size_t k = 0; k < SEEN; k++)
+    if (memcmp(c->seen[k], hash, FL_CCRT_HASH_LEN) == 0) {
+      memset(c->seen[k], 0, FL_CCRT_HASH_LEN);
       return true;
     }
-  }
-  c->misses++;
   return false;
+}
+
+bool fl__blobs_get(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_t *out) {
+  blob_ent_t *e = find(c, hash);
+  if (e == NULL) {
+    c->misses++;
+    return false;
+  }
+  c->hits++;
+  *out = FL_BUF(e->data, e->len);
+  return true;
 }
 
 static void evict_one(fl__blobs_t *c) {
@@ -94,21 +111,12 @@ static void evict_one(fl__blobs_t *c) {
 }
 
 void fl__blobs_put(fl__blobs_t *c, const uint8_t hash[FL_CCRT_HASH_LEN], fl_buf_t data) {
-  if (data.len > c->max_bytes / 4) return; /* invariant 2 */
-  fl_buf_t have;
-  if (fl__blobs_get(c, hash, &have)) {
-    c->hits--; /* not a lookup of the chaincode's */
-    return;
-  }
-  c->misses--;
-  size_t k = 0;
-  while (k < SEEN && memcmp(c->seen[k], hash, FL_CCRT_HASH_LEN) != 0) k++;
-  if (k == SEEN) { /* first read: remember the hash only (invariant 3) */
+  if (data.len > c->max_bytes / 4 || find(c, hash) != NULL) return; /* invariant 2 */
+  if (!seen_take(c, hash)) { /* first read: remember the hash only (invariant 3) */
     memcpy(c->seen[c->seen_next], hash, FL_CCRT_HASH_LEN);
     c->seen_next = (c->seen_next + 1) % SEEN;
     return;
   }
-  memset(c->seen[k], 0, FL_CCRT_HASH_LEN);
   while (c->n > 0 && (c->n == c->cap || c->bytes + data.len > c->max_bytes)) evict_one(c);
   blob_ent_t *e = &c->e[c->n++];
   memcpy(e->hash, hash, FL_CCRT_HASH_LEN);

@@ -125,11 +125,11 @@ static void assert_get(fl_kv_t *kv, fl_kv_cf_t *cf,
 
 /* ---- large values ---------------------------------------------------- */
 
-/* Bytes in the files of dir whose names end with suffix; *nfiles gets
- * their count. */
-static uint64_t dir_bytes(const char *dir, const char *suffix, int *nfiles) {
-  uint64_t total = 0;
-  *nfiles = 0;
+/* Calls fn(path, arg) for every file of dir whose name ends with suffix;
+ * returns how many there were. */
+static int each_file(const char *dir, const char *suffix, void (*fn)(const char *, void *),
+                     void *arg) {
+  int n = 0;
   DIR *d = opendir(dir);
   assert_non_null(d);
   struct dirent *e;
@@ -138,14 +138,38 @@ static uint64_t dir_bytes(const char *dir, const char *suffix, int *nfiles) {
     size_t nl = strlen(e->d_name);
     if (nl < sl || strcmp(e->d_name + nl - sl, suffix) != 0) continue;
     char *p = fl_sprintf("%s/%s", dir, e->d_name);
-    struct stat st;
-    assert_int_equal(stat(p, &st), 0);
-    total += (uint64_t)st.st_size;
-    (*nfiles)++;
+    fn(p, arg);
     fl_free(p);
+    n++;
   }
   closedir(d);
+  return n;
+}
+
+static void add_size(const char *path, void *arg) {
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  *(uint64_t *)arg += (uint64_t)st.st_size;
+}
+
+/* Bytes in the files of dir whose names end with suffix; *nfiles gets
+ * their count. */
+static uint64_t dir_bytes(const char *dir, const char *suffix, int *nfiles) {
+  uint64_t total = 0;
+  *nfiles = each_file(dir, suffix, add_size, &total);
   return total;
+}
+
+/* Flips one byte at offset 4096 (inside the first value's bytes). */
+static void flip_byte(const char *path, void *arg) {
+  (void)arg;
+  int fd = open(path, O_RDWR);
+  assert_true(fd >= 0);
+  uint8_t c = 0;
+  assert_int_equal(pread(fd, &c, 1, 4096), 1);
+  c ^= 0x5a;
+  assert_int_equal(pwrite(fd, &c, 1, 4096), 1);
+  close(fd);
 }
 
 #define LV_N 20
@@ -228,23 +252,7 @@ static void test_large_values(void **state) {
   fl_kv_close(kv);
 
   /* Damage one byte inside the first value's bytes of every blob file. */
-  DIR *d = opendir(f->db);
-  assert_non_null(d);
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    size_t nl = strlen(e->d_name);
-    if (nl < 5 || strcmp(e->d_name + nl - 5, ".blob") != 0) continue;
-    char *p = fl_sprintf("%s/%s", f->db, e->d_name);
-    int fd = open(p, O_RDWR);
-    assert_true(fd >= 0);
-    uint8_t c = 0;
-    assert_int_equal(pread(fd, &c, 1, 4096), 1);
-    c ^= 0x5a;
-    assert_int_equal(pwrite(fd, &c, 1, 4096), 1);
-    close(fd);
-    fl_free(p);
-  }
-  closedir(d);
+  assert_true(each_file(f->db, ".blob", flip_byte, NULL) >= 1);
   o = (fl_kv_opts_t){.cfs = cfs, .ncfs = 2};
   assert_int_equal(fl_kv_open(f->db, &o, &kv), FL_OK);
   blk = fl_kv_cf(kv, "blocks");
