@@ -507,13 +507,7 @@ int main(int argc, char **argv) {
     fl_rpc_client_opts_t co = fl_oh_client_opts(g_net, 0);
     char *err = NULL;
     if (fl_rpc_client_new(&g_loop, &co, &g_dl, &err) != FL_OK) die("client: %s", err);
-    fl_ab_seek_t s = {.start_kind = FL_AB_SPECIFIED, .start = 1};
-    fl_sbuf_t req = {0};
-    fl_ab_seek_encode(&s, fl_sbuf_view(&g_net->client_id), g_net->client_key, &req);
-    if (fl_rpc_client_stream(g_dl, "Orderer/Deliver", fl_sbuf_view(&req), 0, dl_msg, dl_end, NULL,
-                             NULL) != FL_OK)
-      die("deliver stream");
-    fl_sbuf_free(&req);
+    if (fl_oh_deliver(g_net, g_dl, 1, dl_msg, dl_end, NULL) != FL_OK) die("deliver stream");
   }
   g_t0_us = g_sec_mark_us = g_last_pace_us = now_us();
   g_tw_us = g_t0_us + (uint64_t)(g_o.warmup * 1e6);

@@ -180,6 +180,7 @@ static fl_status_t genesis_verifiers(fl_oh_net_t *net, fl_buf_t gb) {
   fl_netconfig_t *cfg = NULL;
   const char *why = "?";
   fl_status_t rc = fl_block_decode(gb.data, gb.len, &g, &why);
+  if (rc == FL_OK) memcpy(net->genesis_hash, g->header_hash, 32);
   if (rc == FL_OK) rc = fl_genesis_decode(g, &cfg, &why);
   for (uint32_t i = 0; rc == FL_OK && i < net->n; i++) {
     const fl_net_orderer_t *o = fl_netconfig_orderer(cfg, i);
@@ -545,6 +546,29 @@ static void each_env(void *arg, fl_buf_t env) {
   }
   if (rc == FL_OK && e->data.len >= 8 && c->n < c->cap) c->idx[c->n++] = fl_get_be64(e->data.data);
   fl_envelope_free(e);
+}
+
+fl_status_t fl_oh_deliver(fl_oh_net_t *net, fl_rpc_client_t *c, uint64_t start,
+                          fl_rpc_msg_cb on_msg, fl_rpc_end_cb on_end, void *arg) {
+  fl_ab_seek_t s = {.start_kind = FL_AB_SPECIFIED, .start = start};
+  fl_sbuf_t req = {0};
+  fl_ab_seek_encode(&s, fl_sbuf_view(&net->client_id), net->client_key, &req);
+  fl_status_t rc = fl_rpc_client_stream(c, "Orderer/Deliver", fl_sbuf_view(&req), 0, on_msg,
+                                        on_end, arg, NULL);
+  fl_sbuf_free(&req);
+  return rc;
+}
+
+bool fl_oh_log_has(fl_oh_net_t *net, uint32_t i, const char *s) {
+  char *p = fl_sprintf("%s/orderer%u.log", net->dir, i);
+  FILE *fp = fopen(p, "r");
+  fl_free(p);
+  if (fp == NULL) return false;
+  char line[4096];
+  bool found = false;
+  while (!found && fgets(line, sizeof(line), fp)) found = strstr(line, s) != NULL;
+  fclose(fp);
+  return found;
 }
 
 fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *prev_hash,

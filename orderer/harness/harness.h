@@ -61,6 +61,7 @@ typedef struct fl_oh_net_s {
   fl_signer_t *client_key;    /* client1@org1 */
   fl_sbuf_t client_id;        /* its serialized identity */
   fl_verifier_t *verifiers[FL_OH_MAXN]; /* orderer signing keys by replica */
+  uint8_t genesis_hash[32];   /* block 0's header hash (for the first link check) */
   char tls_cert[512], tls_key[512], tls_ca[512];
   const char *ca_files[1];
   fl_tls_config_t tls;
@@ -113,6 +114,15 @@ typedef struct fl_oh_block_s {
 fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *prev_hash,
                               fl_oh_block_t *out /* out */, uint64_t *idx, size_t cap,
                               const char **why /* out */);
+
+/** Opens an Orderer/Deliver stream on c for blocks from `start` on (live
+ *  tail), signed by the client identity; on_msg gets each DeliverResponse
+ *  (fl_ab_deliver_decode). FL_OK or the RPC layer's error. */
+fl_status_t fl_oh_deliver(fl_oh_net_t *net, fl_rpc_client_t *c, uint64_t start,
+                          fl_rpc_msg_cb on_msg, fl_rpc_end_cb on_end, void *arg);
+
+/** True when replica i's log (DIR/orderer<i>.log) has a line containing s. */
+bool fl_oh_log_has(fl_oh_net_t *net, uint32_t i, const char *s);
 
 /** Monotonic milliseconds. */
 uint64_t fl_oh_now_ms(void);

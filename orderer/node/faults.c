@@ -22,7 +22,11 @@
  *                 kept), on the others the orderer signatures are corrupted;
  *   withhold      Deliver streams never get blocks above the height this
  *                 orderer had when it started (the stream stays open,
- *                 silent).
+ *                 silent);
+ *   censor        drop every Forward received from the other replicas: as
+ *                 primary it orders only what clients broadcast to it
+ *                 directly (the backups' relay and censor timeout replace
+ *                 it, docs/ordering.md section 7).
  * Without the variable the byz build behaves exactly like the real one.
  */
 #ifdef FL_ORDERER_FAULTS
@@ -57,12 +61,13 @@ void fl__faults_init(fl__node_t *n) {
   n->fault_bad_sig = has_word(s, "bad-sig");
   n->fault_deliver_lie = has_word(s, "deliver-lie");
   n->fault_withhold = has_word(s, "withhold");
+  n->fault_censor = has_word(s, "censor");
   n->fault_withhold_at = n->height;
   FL_WARN(LOG, "BYZANTINE TEST BUILD: faults=%s replica=%u equivocate=%d bad_sig=%d "
-          "deliver_lie=%d withhold=%d withhold_above=%llu",
+          "deliver_lie=%d withhold=%d withhold_above=%llu censor=%d",
           s, n->self, (int)n->fault_equivocate, (int)n->fault_bad_sig,
           (int)n->fault_deliver_lie, (int)n->fault_withhold,
-          (unsigned long long)n->fault_withhold_at);
+          (unsigned long long)n->fault_withhold_at, (int)n->fault_censor);
 }
 
 static void pack_smsg(const Fl__Pbft__SignedMessage *sm, fl_sbuf_t *out) {

@@ -106,6 +106,14 @@ void fl__metrics_setup(fl__node_t *n) {
         "Highest sequence number executed.", NULL, 0);
   COUNTER(state_transfers, "fedledger_orderer_pbft_state_transfers_total",
           "State transfers completed.", NULL, 0);
+  COUNTER(relayed, "fedledger_orderer_pbft_requests_relayed_total",
+          "Held requests no pre-prepare carried for half of pbft.censor_timeout, multicast "
+          "to every replica.",
+          NULL, 0);
+  COUNTER(censor_timeouts, "fedledger_orderer_pbft_censor_timeouts_total",
+          "View changes this backup voted because a request it held went unordered for "
+          "pbft.censor_timeout while the primary executed others.",
+          NULL, 0);
   COUNTER(requests, "fedledger_orderer_pbft_requests_executed_total",
           "Client envelopes put in blocks by this replica.", NULL, 0);
   COUNTER(blocks, "fedledger_orderer_blocks_stored_total",
@@ -170,6 +178,8 @@ void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_s
   add_delta(m->new_views, 0, st->new_views, o->new_views);
   add_delta(m->state_transfers, 0, st->state_transfers, o->state_transfers);
   add_delta(m->requests, 0, st->requests_executed, o->requests_executed);
+  add_delta(m->relayed, 0, st->requests_relayed, o->requests_relayed);
+  add_delta(m->censor_timeouts, 0, st->censor_timeouts, o->censor_timeouts);
   const uint64_t now_d[N_DROP] = {st->rx_bad_signature, st->rx_non_member, st->rx_stale,
                                   st->rx_malformed,     st->rx_out_of_window, st->rx_duplicate,
                                   st->rx_conflicting,   st->rx_rejected,      st->rx_redundant};

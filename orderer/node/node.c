@@ -571,7 +571,8 @@ static const char *const known_keys[] = {
     "broadcast.workers", "broadcast.max_pending", "broadcast.max_parked",
     "broadcast.park_timeout", "broadcast.check_transaction", "pbft.request_timeout",
     "pbft.unreachable_timeout", "pbft.resend", "pbft.max_inflight", "pbft.dedup_window",
-    "pbft.busy_inflight", "pbft.busy_batch_timeout", "pbft.cut_when_idle", "operations.host",
+    "pbft.busy_inflight", "pbft.busy_batch_timeout", "pbft.cut_when_idle", "pbft.censor_timeout",
+    "operations.host",
     "operations.port", "operations.stuck_view_change", "rpc.max_message_bytes", NULL};
 
 static fl_status_t load_config(fl__node_t *n, const char *path) {
@@ -621,6 +622,17 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   dflt = 1000;
   if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.request_timeout", &dflt,
                                       &n->request_timeout_ms, &err)) < 0) goto fail;
+  dflt = 10 * n->request_timeout_ms;
+  if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.censor_timeout", &dflt,
+                                      &n->censor_timeout_ms, &err)) < 0) goto fail;
+  if (n->censor_timeout_ms != 0 && n->censor_timeout_ms < n->request_timeout_ms) {
+    err = fl_sprintf("pbft.censor_timeout (%llu ms) must be 0 (off) or at least "
+                     "pbft.request_timeout (%llu ms)",
+                     (unsigned long long)n->censor_timeout_ms,
+                     (unsigned long long)n->request_timeout_ms);
+    rc = FL_ECONFIG;
+    goto fail;
+  }
   dflt = 200;
   if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.unreachable_timeout", &dflt,
                                       &n->unreachable_timeout_ms, &err)) < 0) goto fail;
@@ -934,6 +946,7 @@ static fl_status_t start_pbft(fl__node_t *n) {
   c.batch_timeout_ms = pp->batch_timeout_ms;
   c.view_change_timeout_ms = pp->view_change_timeout_ms;
   c.request_timeout_ms = n->request_timeout_ms;
+  c.censor_timeout_ms = n->censor_timeout_ms;
   c.unreachable_timeout_ms = n->unreachable_timeout_ms ? n->unreachable_timeout_ms : 1;
   c.max_pending = n->max_pending;
   c.resend_ms = n->resend_ms;

@@ -73,7 +73,7 @@ typedef struct fl__node_metrics_s {
   fl_metrics_t *reg;
   fl_gauge_t *height, *view, *view_change, *checkpoint, *last_exec, *queue, *links_up;
   fl_counter_t *view_changes, *new_views, *state_transfers, *requests, *blocks;
-  fl_counter_t *dropped, *broadcast, *rpc_errors;
+  fl_counter_t *dropped, *broadcast, *rpc_errors, *relayed, *censor_timeouts;
   fl_gauge_t *parked;           /* Broadcast calls in the wait queue */
   fl_counter_t *read_pauses;    /* connections whose reading a parked call stopped */
   fl_histogram_t *cut, *write;
@@ -154,6 +154,7 @@ struct fl__node_s {
   uint32_t max_parked;          /* broadcast.max_parked (0: refuse at once) */
   uint64_t park_timeout_ms;     /* broadcast.park_timeout */
   uint64_t request_timeout_ms, unreachable_timeout_ms, resend_ms;
+  uint64_t censor_timeout_ms;   /* pbft.censor_timeout (0 = off) */
   uint32_t max_inflight;
   uint32_t dedup_window; /* pbft.dedup_window: seqs whose tx ids stay refused */
   uint32_t busy_inflight;       /* pbft.busy_inflight (adaptive batching) */
@@ -239,7 +240,7 @@ struct fl__node_s {
   bool store_failed;            /* a replica log write failed */
 #ifdef FL_ORDERER_FAULTS
   /* faults.c: Byzantine hooks of the test build (FL_ORDERER_FAULT) */
-  bool fault_equivocate, fault_bad_sig, fault_deliver_lie, fault_withhold;
+  bool fault_equivocate, fault_bad_sig, fault_deliver_lie, fault_withhold, fault_censor;
   uint64_t fault_withhold_at;
   uint64_t fault_streams;       /* Deliver streams opened (parity picks the lie) */
 #endif

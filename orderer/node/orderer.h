@@ -45,6 +45,10 @@
  *                              once, default 16384
  *   broadcast.park_timeout     longest wait of a parked Broadcast, default 5s
  *   pbft.request_timeout       backups' request timer, default 1s
+ *   pbft.censor_timeout        a held request no pre-prepare carried: relayed
+ *                              to every replica at half of it, view change
+ *                              voted at it, default 10 x request_timeout;
+ *                              0ms = off
  *   pbft.unreachable_timeout   the same while the primary's link is down,
  *                              default 200ms
  *   pbft.resend                retransmission interval, default 250ms

@@ -870,6 +870,9 @@ static void link_msg(void *arg, fl_buf_t msg) {
   fl__node_t *n = l->n;
   if (n->stopping || msg.len == 0) return;
   fl_sbuf_t *b;
+#ifdef FL_ORDERER_FAULTS
+  if (n->fault_censor && is_forward(msg)) return; /* what others hand it is never ordered */
+#endif
   if (is_forward(msg)) {
     if (n->cs_nb == n->cs_capb) {
       n->cs_capb = n->cs_capb ? n->cs_capb * 2 : 256;

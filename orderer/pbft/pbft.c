@@ -40,6 +40,7 @@ fl_pbft_config_t fl_pbft_config_default(void) {
       .dedup_window = 1024,
       .max_pending = 100000,
       .state_chunk_bytes = 4u << 20,
+      .censor_timeout_ms = 20000,
   };
 }
 
@@ -210,6 +211,8 @@ static fl__pbft_preq_t *preq_add(fl_pbft_t *p, fl_buf_t env, fl_buf_t tx) {
   memcpy(r->data, tx.data, tx.len);
   memcpy(r->data + tx.len, env.data, env.len);
   r->arrival = p->now;
+  r->starve_at = p->cfg.censor_timeout_ms ? p->now + p->cfg.censor_timeout_ms : NEVER;
+  if (r->starve_at < p->starve_min) p->starve_min = r->starve_at;
   bool existed = false;
   fl__pbft_slot_t *s = fl__pbft_map_put(&p->pending, r->data, r->txlen, &existed);
   FL_ASSERT(!existed);
@@ -236,7 +239,27 @@ static void forward_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
     fl__pbft_flush_forwards(p);
 }
 
+/* Queues r for a multicast to every replica (the primary included). */
+static void relay_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
+  fl_sbuf_t one = {0};
+  fl__pbft_put_field(&one, 1, preq_env(r));
+  fl__pbft_put_field(&one, 2, preq_tx(r));
+  fl__pbft_put_field(&p->relaybuf, 1, fl_sbuf_view(&one));
+  fl_sbuf_free(&one);
+  r->relayed = true;
+  p->stats.requests_relayed++;
+  if (++p->nrelay >= p->cfg.batch_max_count || p->relaybuf.len >= p->cfg.batch_max_bytes)
+    fl__pbft_flush_forwards(p);
+}
+
 void fl__pbft_flush_forwards(fl_pbft_t *p) {
+  if (p->relaybuf.len > 0) {
+    fl_sbuf_t msg = {0};
+    fl__pbft_put_field(&msg, FL_PBFT_MSG_FORWARD, fl_sbuf_view(&p->relaybuf));
+    send_unkept(p, FL_PBFT_TO_ALL, &msg);
+    p->relaybuf.len = 0;
+    p->nrelay = 0;
+  }
   if (p->fwdbuf.len == 0) return;
   /* Forwards queued before a view change began go to everyone: nobody
    * knows who will order them, and every replica's timer then watches. */
@@ -268,6 +291,37 @@ void fl__pbft_forward_queued(fl_pbft_t *p, bool all) {
       forward_add(p, r);
       k++;
     }
+}
+
+/* Censorship (censor_timeout_ms, backups only, outside view changes): one
+ * pass over the queued requests (those no pre-prepare carried yet). A
+ * request held for half the censor timeout is multicast to every replica,
+ * once per view: the others then hold it too, hand it to the primary and
+ * time it themselves (from half the timeout, so that they vote when this
+ * replica does). Recomputes starve_min, the earliest censor deadline, which
+ * request_deadline() honours whatever else executes meanwhile. The pass is
+ * O(queued) and runs once per status interval and before a censor deadline
+ * is acted on (the minimum may be stale: a request may have left the queue). */
+void fl__pbft_starve_scan(fl_pbft_t *p) {
+  p->starve_min = NEVER;
+  uint64_t c = p->cfg.censor_timeout_ms;
+  if (c == 0 || p->in_vc || is_primary(p)) return;
+  for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
+    if (!r->relayed && r->starve_at - c / 2 <= p->now) relay_add(p, r);
+    if (r->starve_at < p->starve_min) p->starve_min = r->starve_at;
+  }
+}
+
+/* A new view: every held request gets a full censor timeout again and may
+ * be relayed again (by the old view's rules it could not be ordered). */
+void fl__pbft_starve_reset(fl_pbft_t *p) {
+  uint64_t c = p->cfg.censor_timeout_ms;
+  uint64_t at = c ? p->now + c : NEVER;
+  for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
+    r->starve_at = at;
+    r->relayed = false;
+  }
+  p->starve_min = p->queued.head ? at : NEVER;
 }
 
 /* Marks the pending requests of batch b as in flight at seq. */
@@ -1441,6 +1495,7 @@ static void status_tick(fl_pbft_t *p) {
   fetch_missing(p);
   fl__pbft_vc_tick(p);
   fl__pbft_forward_queued(p, false);
+  fl__pbft_starve_scan(p);
 }
 
 static void send_proof(fl_pbft_t *p, uint32_t to) {
@@ -1515,9 +1570,19 @@ static void on_forward(fl_pbft_t *p, fl__pbft_smsg_t *m) {
     }
     fl__pbft_preq_t *r = preq_add(p, env, tx);
     /* A replica that is not the primary passes it on once (the sender may
-     * be in another view than us). */
+     * be in another view than us). A backup receives forwards as a relay
+     * (or the broadcast of a view change): the sender held the request for
+     * half the censor timeout already, so it is timed from the other half
+     * and not relayed again. */
     if (!is_primary(p) && !p->in_vc) forward_add(p, r);
     else r->fwd_at = p->now;
+    if (!is_primary(p)) {
+      r->relayed = true;
+      if (r->starve_at != NEVER) {
+        r->starve_at = p->now + p->cfg.censor_timeout_ms / 2;
+        if (r->starve_at < p->starve_min) p->starve_min = r->starve_at;
+      }
+    }
   }
   fl__pbft_propose(p);
 }
@@ -1542,7 +1607,8 @@ static fl_status_t config_check(const fl_pbft_config_t *c,
       c->view_change_timeout_ms == 0 ||
       c->view_change_max_backoff > 30 || c->dedup_window == 0 ||
       c->dedup_window > (1u << 24) || c->max_pending == 0 ||
-      c->state_chunk_bytes == 0)
+      c->state_chunk_bytes == 0 ||
+      (c->censor_timeout_ms != 0 && c->censor_timeout_ms < c->request_timeout_ms))
     return FL_ECONFIG;
   return FL_OK;
 }
@@ -1556,6 +1622,7 @@ fl_status_t fl_pbft_new(const fl_pbft_config_t *cfg, const fl_pbft_ops_t *ops,
   fl_pbft_t *p = fl_calloc(1, sizeof(*p));
   p->cfg = *cfg;
   p->ops = *ops;
+  p->starve_min = NEVER;
   p->n = cfg->n;
   p->f = (cfg->n - 1) / 3;
   p->q = 2 * p->f + 1;
@@ -1653,6 +1720,7 @@ void fl_pbft_free(fl_pbft_t *p) {
   fl__pbft_map_free(&p->inflight);
   fl__pbft_map_free(&p->ddmap);
   fl_sbuf_free(&p->fwdbuf);
+  fl_sbuf_free(&p->relaybuf);
   for (uint32_t i = 0; i < p->n; i++) fl__pbft_smsg_unref(p->vc_from[i]);
   fl_free(p->vc_from);
   fl_free(p->help_at);
@@ -1817,7 +1885,7 @@ static uint64_t request_deadline(const fl_pbft_t *p) {
    * done either: some replica could not execute it in this view. */
   if (p->delivered < p->last_block && p->blk_wait_since < t)
     t = p->blk_wait_since;
-  if (t == NEVER) return NEVER;
+  if (t == NEVER) return p->starve_min;
   /* PBFT restarts the timer whenever a request executes (and install()
    * restarts every held request's timer). A view installed after view
    * changes that ordered nothing gets 2x, 4x, 8x the timeout until it
@@ -1834,7 +1902,10 @@ static uint64_t request_deadline(const fl_pbft_t *p) {
   if ((p->unreachable >> fl__pbft_primary(p, p->view)) & 1u &&
       p->cfg.unreachable_timeout_ms < to)
     to = p->cfg.unreachable_timeout_ms;
-  return t + to;
+  /* ... but not past a queued request's censor deadline: executions of
+   * other requests restart the timer above, and a primary that orders
+   * everything but what the backups hand it would never be replaced. */
+  return t + to < p->starve_min ? t + to : p->starve_min;
 }
 
 void fl_pbft_peer_reachable(fl_pbft_t *p, uint32_t replica, bool reachable) {
@@ -1846,7 +1917,17 @@ void fl_pbft_peer_reachable(fl_pbft_t *p, uint32_t replica, bool reachable) {
 fl_status_t fl_pbft_tick(fl_pbft_t *p, uint64_t now_ms) {
   if (!p->started) return FL_ESTATE;
   set_now(p, now_ms);
+  if (p->starve_min <= p->now) fl__pbft_starve_scan(p); /* still starved? */
   if (request_deadline(p) <= p->now) {
+    bool starved = p->starve_min <= p->now;
+    if (starved) {
+      p->stats.censor_timeouts++;
+      FL_WARN(FL__PBFT_LOG,
+              "request starved: held %llu ms by this backup while the primary executed others, "
+              "voting view change replica=%u view=%llu primary=%u queued=%zu",
+              (unsigned long long)p->cfg.censor_timeout_ms, p->self,
+              (unsigned long long)p->view, fl__pbft_primary(p, p->view), p->queued.count);
+    }
     /* What timed out: the oldest request, the last execution, the block
      * waiting for signatures (ms ago each; -1 = none). */
     uint64_t old = oldest_pending(p);
@@ -1876,7 +1957,7 @@ fl_status_t fl_pbft_tick(fl_pbft_t *p, uint64_t now_ms) {
 uint64_t fl_pbft_next_deadline(const fl_pbft_t *p) {
   if (!p->started) return NEVER;
   uint64_t t = p->status_at;
-  if (p->fwdbuf.len) t = p->now;
+  if (p->fwdbuf.len || p->relaybuf.len) t = p->now;
   uint64_t r = request_deadline(p);
   if (r < t) t = r;
   if (p->in_vc && p->vc_deadline < t) t = p->vc_deadline;

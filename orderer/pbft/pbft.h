@@ -138,6 +138,14 @@ typedef struct fl_pbft_config_s {
    * one executes. A quiet request is ordered without the batch timeout;
    * under load the pipeline is never empty and nothing changes. */
   bool cut_when_idle;
+  /* Censorship (0 = off; default 20 s): a backup that holds a request no
+   * pre-prepare has carried for censor_timeout_ms / 2 multicasts it to every
+   * replica (once per view), so that every correct replica holds it and
+   * times it; a request no pre-prepare has carried for censor_timeout_ms
+   * makes a backup vote for a view change even while the primary keeps
+   * executing other requests (which restarts the ordinary request timer).
+   * At least request_timeout_ms. */
+  uint64_t censor_timeout_ms;
 } fl_pbft_config_t;
 
 /** Returns the defaults (docs/ordering.md, "Parameters"); n = 4, self = 0. */
@@ -190,6 +198,8 @@ typedef struct fl_pbft_stats_s {
   uint64_t requests_filtered; /* duplicate tx ids dropped at execution   */
   uint64_t requests_refused;  /* submit/forward refused (dup, full, bad) */
   uint64_t batches_fetched;   /* batches of re-proposed pre-prepares fetched */
+  uint64_t requests_relayed;  /* held too long: multicast to every replica */
+  uint64_t censor_timeouts;   /* view changes voted for a starved request */
 } fl_pbft_stats_t;
 
 /** A snapshot of where the replica is. */

@@ -366,6 +366,8 @@ typedef struct fl__pbft_dd_s {
 typedef struct fl__pbft_preq_s {
   struct fl__pbft_preq_s *prev, *next;
   uint64_t arrival, fwd_at, inflight_seq;
+  uint64_t starve_at;        /* censor timeout: no pre-prepare carried it by then */
+  bool relayed;              /* multicast in this view (or came as a multicast) */
   uint32_t txlen, envlen;
   uint8_t data[];            /* tx id, then envelope */
 } fl__pbft_preq_t;
@@ -451,6 +453,10 @@ struct fl_pbft_s {
   fl__pbft_map_t inflight;     /* tx id -> seq of an accepted pre-prepare */
   fl_sbuf_t fwdbuf;            /* Forward body being built */
   uint32_t nfwd;
+  fl_sbuf_t relaybuf;          /* Forward body to every replica (relay) */
+  uint32_t nrelay;
+  uint64_t starve_min;         /* earliest starve_at of a queued request (a
+                                * lower bound: rescanned before it is acted on) */
   fl__pbft_cc_t *cc;           /* [L] */
   uint64_t exec_at;            /* time of the last execution */
   uint64_t exec_gap;           /* EWMA of gaps between executions (ms)   */
@@ -515,6 +521,8 @@ void fl__pbft_plist_push(fl__pbft_plist_t *l, fl__pbft_preq_t *r, bool front);
 void fl__pbft_mark_inflight(fl_pbft_t *p, fl__pbft_batch_t *b, uint64_t seq);
 void fl__pbft_forward_queued(fl_pbft_t *p, bool all);
 void fl__pbft_flush_forwards(fl_pbft_t *p);
+void fl__pbft_starve_scan(fl_pbft_t *p);
+void fl__pbft_starve_reset(fl_pbft_t *p);
 
 /* pbft_vc.c */
 void fl__pbft_start_vc(fl_pbft_t *p, uint64_t new_view);

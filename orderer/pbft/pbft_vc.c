@@ -328,6 +328,7 @@ static void install(fl_pbft_t *p, fl__pbft_smsg_t *nv, const nvplan_t *pl) {
     r->arrival = p->now;
     r->fwd_at = 0;
   }
+  fl__pbft_starve_reset(p);
   for (uint32_t k = 0; k < nv->u.nv.npp; k++) {
     fl__pbft_smsg_t *pp = nv->u.nv.pps[k];
     uint64_t s = pp->u.pp.seq;

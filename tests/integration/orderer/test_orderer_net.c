@@ -134,12 +134,7 @@ static void rd_open(reader_t *r) {
   fl_rpc_client_opts_t o = fl_oh_client_opts(g_net, r->id);
   char *err = NULL;
   CHECK(fl_rpc_client_new(&g_loop, &o, &r->c, &err) == FL_OK, "client: %s", err ? err : "");
-  fl_ab_seek_t s = {.start_kind = FL_AB_SPECIFIED, .start = r->height + 1};
-  fl_sbuf_t req = {0};
-  fl_ab_seek_encode(&s, fl_sbuf_view(&g_net->client_id), g_net->client_key, &req);
-  CHECK(fl_rpc_client_stream(r->c, "Orderer/Deliver", fl_sbuf_view(&req), 0, rd_msg, rd_end, r,
-                             NULL) == FL_OK, "deliver stream");
-  fl_sbuf_free(&req);
+  CHECK(fl_oh_deliver(g_net, r->c, r->height + 1, rd_msg, rd_end, r) == FL_OK, "deliver stream");
   r->active = true;
 }
 
@@ -315,18 +310,6 @@ static void check_agree(uint32_t mask, const char *when) {
   }
 }
 
-/* True when replica i's log (DIR/orderer<i>.log) contains s. */
-static bool log_has(uint32_t i, const char *s) {
-  char *p = fl_sprintf("%s/orderer%u.log", g_net->dir, i);
-  FILE *fp = fopen(p, "r");
-  fl_free(p);
-  if (fp == NULL) return false;
-  char line[4096];
-  bool found = false;
-  while (!found && fgets(line, sizeof(line), fp)) found = strstr(line, s) != NULL;
-  fclose(fp);
-  return found;
-}
 
 static void check_exactly_once(reader_t *r, uint32_t total) {
   uint8_t *seen = fl_calloc(TOTAL, 1);
@@ -374,30 +357,12 @@ int main(void) {
     g_rd[i].hash = fl_calloc(MAXBLOCKS, 32);
     g_rd[i].order = fl_calloc(TOTAL, sizeof(uint64_t));
     reader_t *r = &g_rd[i];
-    /* block 0's hash for the link check: read it from the genesis file */
+    /* block 0 (the genesis block) is the first link of the hash chain */
     r->height = 0;
     g_live[i] = true;
     bc_open(i);
   }
-  /* Block 0 hash: from replica 0's Deliver of block 0 via the readers'
-   * first verified block's previous_hash is unknown, so fetch it. */
-  {
-    fl_sbuf_t gb = {0};
-    char *p = fl_sprintf("%s/genesis.block", g_net->dir);
-    FILE *fp = fopen(p, "rb");
-    CHECK(fp != NULL, "genesis file");
-    uint8_t b[4096];
-    size_t k;
-    while ((k = fread(b, 1, sizeof(b), fp)) > 0) fl_sbuf_append(&gb, b, k);
-    fclose(fp);
-    fl_free(p);
-    fl_oh_block_t bi;
-    const char *why;
-    CHECK(fl_oh_block_check(g_net, fl_sbuf_view(&gb), NULL, &bi, NULL, 0, &why) == FL_OK,
-          "genesis decode");
-    for (uint32_t i = 0; i < N; i++) memcpy(g_rd[i].hash[0], bi.hash, 32);
-    fl_sbuf_free(&gb);
-  }
+  for (uint32_t i = 0; i < N; i++) memcpy(g_rd[i].hash[0], g_net->genesis_hash, 32);
   for (uint32_t i = 0; i < N; i++) rd_open(&g_rd[i]);
 
   /* Phase 1: 10,000 envelopes, primary killed half-way. The primary is
@@ -467,7 +432,7 @@ int main(void) {
           (unsigned long long)g_rd[victim].height, (unsigned long long)(fl_oh_now_ms() - t2));
   char st_line[64];
   snprintf(st_line, sizeof(st_line), "state transfer done replica=%u", victim);
-  CHECK(log_has(victim, st_line), "replica %u did not catch up by state transfer (see %s/orderer%u.log)",
+  CHECK(fl_oh_log_has(g_net, victim, st_line), "replica %u did not catch up by state transfer (see %s/orderer%u.log)",
         victim, g_net->dir, victim);
   check_agree(0xF, "phase 2");
 

@@ -296,14 +296,7 @@ int main(void) {
 
   uv_loop_init(&g_loop);
   g_dl = client(0);
-  {
-    fl_ab_seek_t s = {.start_kind = FL_AB_SPECIFIED, .start = 1};
-    fl_sbuf_t req = {0};
-    fl_ab_seek_encode(&s, fl_sbuf_view(&g_net->client_id), g_net->client_key, &req);
-    CHECK(fl_rpc_client_stream(g_dl, "Orderer/Deliver", fl_sbuf_view(&req), 0, dl_msg, dl_end,
-                               NULL, NULL) == FL_OK, "deliver stream");
-    fl_sbuf_free(&req);
-  }
+  CHECK(fl_oh_deliver(g_net, g_dl, 1, dl_msg, dl_end, NULL) == FL_OK, "deliver stream");
   uv_timer_t poll;
   uv_timer_init(&g_loop, &poll);
 

@@ -700,6 +700,7 @@ void sim_opts_random(uint32_t n, uint64_t seed, sim_opts_t *o) {
   c.batch_max_bytes = 4096;
   c.batch_timeout_ms = 2 + rng_below(&g, 10);
   c.request_timeout_ms = 400;
+  c.censor_timeout_ms = 4000;
   c.view_change_timeout_ms = 300;
   c.view_change_max_backoff = 4;
   c.resend_ms = 150;
@@ -763,6 +764,10 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
   for (uint32_t i = 0; i < o->nreq; i++) {
     s->cev[s->ncev++] = (cev_t){.at = rng_below(&s->rng, span), .req = i,
                                 .to = (uint32_t)rng_below(&s->rng, s->n)};
+    if (o->route_every > 0) {
+      s->cev[s->ncev - 1].to = i % o->route_every == 0 ? o->route_rare : o->route_main;
+      continue;
+    }
     if (rng_below(&s->rng, 10) == 0)
       s->cev[s->ncev++] = (cev_t){.at = rng_below(&s->rng, span), .req = i,
                                   .to = (uint32_t)rng_below(&s->rng, s->n)};
@@ -812,7 +817,8 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
     while (s->icev < s->ncev && s->cev[s->icev].at <= t) {
       cev_t *e = &s->cev[s->icev++];
       uint32_t to = e->to;
-      if (!s->r[to].up || s->r[to].byz != SIM_HONEST) to = random_correct(s);
+      if (!s->r[to].up || (s->r[to].byz != SIM_HONEST && o->route_every == 0))
+        to = random_correct(s);
       submit(s, e->req, to);
     }
     while (s->nheap && s->heap[0].at <= t && !s->failed) {
@@ -822,6 +828,11 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
       if (r->up && o->skip_redundant && fl_pbft_msg_peek(FL_BUF(m.d, m.n), &mi) == FL_OK &&
           fl_pbft_redundant(r->p, &mi)) {
         fl_free(m.d);
+        continue;
+      }
+      if (r->up && r->byz == SIM_CENSOR && fl_pbft_msg_peek(FL_BUF(m.d, m.n), &mi) == FL_OK &&
+          mi.type == FL_PBFT_MSG_FORWARD) {
+        fl_free(m.d); /* what other replicas hand it never gets ordered */
         continue;
       }
       if (r->up) {
@@ -863,7 +874,7 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
         if (o->crash[c].restart_at > t) restarts_pending = true;
       if (!restarts_pending && all_done(s)) break;
     }
-    if (t >= next_retry) { /* clients retry what nobody has delivered */
+    if (t >= next_retry && !o->no_retry) { /* clients retry what nobody has delivered */
       next_retry = t + RETRY_MS;
       for (uint32_t q = 0; q < o->nreq && q < 1u << 20; q++) {
         bool any = false;

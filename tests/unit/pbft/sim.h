@@ -31,6 +31,8 @@ typedef enum sim_byz_e {
   SIM_EQUIVOCATE, /* as primary, sends conflicting pre-prepares           */
   SIM_BADSIG,     /* corrupts every signature, sends garbage and forgeries */
   SIM_REPLAY,     /* honest, but also replays its old messages             */
+  SIM_CENSOR,     /* honest, but drops every FORWARD it receives: as primary
+                   * it orders only what clients submit to it directly     */
 } sim_byz_t;
 
 typedef struct sim_crash_s {
@@ -55,6 +57,11 @@ typedef struct sim_opts_s {
   uint32_t ncrash;
   bool partial_crash;    /* a crash applies only a prefix of the last actions */
   bool skip_redundant;   /* drop what fl_pbft_redundant calls redundant, as the orderer does */
+  /* Routing (route_every > 0): request q goes once to route_rare if
+   * q % route_every == 0, else to route_main, Byzantine or not; no random
+   * replica and no second copy. */
+  uint32_t route_every, route_main, route_rare;
+  bool no_retry;         /* clients never resubmit what nobody delivered */
   fl_pbft_config_t cfg;  /* n and self are filled in per replica */
 } sim_opts_t;
 

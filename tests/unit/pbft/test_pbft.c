@@ -38,7 +38,8 @@ typedef void (*opts_fn)(sim_opts_t *o, uint64_t seed);
 
 typedef struct agg_s {
   uint64_t runs, view_changes, state_transfers, bad_sig, non_member,
-      malformed, stale, conflicting, rejected, blocks, filtered, fetched, redundant;
+      malformed, stale, conflicting, rejected, blocks, filtered, fetched, redundant,
+      relayed, censor_timeouts;
 } agg_t;
 
 /* Runs `count` seeds starting at `base`; with `env`, FL_PBFT_SEEDS replaces
@@ -85,6 +86,8 @@ static void run_seeds_env(const char *name, uint32_t n, uint64_t base, uint64_t 
       agg->filtered += st->requests_filtered;
       agg->fetched += st->batches_fetched;
       agg->redundant += st->rx_redundant;
+      agg->relayed += st->requests_relayed;
+      agg->censor_timeouts += st->censor_timeouts;
     }
     fl_free(res);
   }
@@ -870,6 +873,37 @@ static void test_byz_silent_primary(void **state) {
   assert_true(b.view_changes >= b.runs);
 }
 
+/* A primary that orders what clients hand it directly and drops what other
+ * replicas forward, while a steady stream of direct requests keeps it
+ * executing. Every 8th request goes to ONE correct backup only, once (no
+ * client retries, no multicast): that backup must get it to the others
+ * (relay), and the executions the censor keeps producing must not hide the
+ * starved request from the backups' timers, or it is never ordered. */
+static void censor(sim_opts_t *o, uint64_t seed) {
+  o->byz[0] = SIM_CENSOR; /* primary of view 0 */
+  o->route_every = 8;
+  o->route_main = 0;
+  o->route_rare = 1 + (uint32_t)(seed % (o->n - 1));
+  o->no_retry = true;
+  o->nreq = 120;
+  o->npart = 0;
+  o->drop = 0;
+  o->heal_at = 6000; /* submissions spread over 4.8 s: ~25 per second */
+  o->t_max = o->heal_at + 60000;
+}
+
+static void test_byz_censoring_primary(void **state) {
+  (void)state;
+  agg_t a;
+  run_seeds("censoring-primary", 4, 1300, 40, censor, &a);
+  assert_true(a.relayed > 0);
+  assert_true(a.censor_timeouts >= a.runs); /* the censor had to be voted out */
+  agg_t b;
+  run_seeds("censoring-primary", 7, 1400, 20, censor, &b);
+  assert_true(b.relayed > 0);
+  assert_true(b.censor_timeouts >= b.runs);
+}
+
 static void bad_sigs(sim_opts_t *o, uint64_t seed) {
   o->byz[1 + seed % (o->n - 1)] = SIM_BADSIG;
 }
@@ -991,6 +1025,7 @@ int main(void) {
       cmocka_unit_test(test_sim_n7),
       cmocka_unit_test(test_byz_equivocating_primary),
       cmocka_unit_test(test_byz_silent_primary),
+      cmocka_unit_test(test_byz_censoring_primary),
       cmocka_unit_test(test_byz_bad_signatures),
       cmocka_unit_test(test_byz_replay_old_view),
       cmocka_unit_test(test_f_crashed),
