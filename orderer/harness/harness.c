@@ -559,6 +559,94 @@ fl_status_t fl_oh_deliver(fl_oh_net_t *net, fl_rpc_client_t *c, uint64_t start,
   return rc;
 }
 
+/* ------------------------------------------------------------- reader */
+
+#define READER_IDX 100000
+
+static void reader_msg(void *arg, fl_buf_t msg) {
+  fl_oh_reader_t *r = arg;
+  bool isb = false;
+  fl_buf_t blk;
+  fl_status_t st;
+  if (fl_ab_deliver_decode(msg, &isb, &blk, &st) != FL_OK) {
+    fprintf(stderr, "FAIL reader %u: a DeliverResponse does not decode\n", r->id);
+    exit(1);
+  }
+  if (!isb) return;
+  static uint64_t idx[READER_IDX];
+  fl_oh_block_t bi;
+  const char *why = "?";
+  fl_status_t rc = fl_oh_block_check(r->net, blk, r->hash[r->height], &bi, idx, READER_IDX, &why);
+  if (rc != FL_OK || bi.number != r->height + 1 || bi.number >= r->cap) {
+    fprintf(stderr, "FAIL reader %u: block %llu after %llu: %s (%s)\n", r->id,
+            (unsigned long long)bi.number, (unsigned long long)r->height, fl_status_name(rc),
+            rc == FL_OK ? "out of order or beyond the reader's capacity" : why);
+    exit(1);
+  }
+  memcpy(r->hash[bi.number], bi.hash, 32);
+  r->height = bi.number;
+  r->envelopes += bi.nidx;
+  if (r->on_block) r->on_block(r->arg, r, &bi, idx);
+}
+
+static void reader_end(void *arg, fl_status_t st, const char *err) {
+  (void)arg;
+  (void)st;
+  (void)err;
+}
+
+void fl_oh_reader_init(fl_oh_reader_t *r, fl_oh_net_t *net, uint32_t id, uint64_t cap) {
+  memset(r, 0, sizeof(*r));
+  r->net = net;
+  r->id = id;
+  r->cap = cap;
+  r->hash = fl_calloc(cap, 32);
+  memcpy(r->hash[0], net->genesis_hash, 32);
+}
+
+fl_status_t fl_oh_reader_open(fl_oh_reader_t *r, uv_loop_t *loop) {
+  fl_rpc_client_opts_t o = fl_oh_client_opts(r->net, r->id);
+  char *err = NULL;
+  fl_status_t rc = fl_rpc_client_new(loop, &o, &r->c, &err);
+  fl_free(err);
+  if (rc < 0) return rc;
+  rc = fl_oh_deliver(r->net, r->c, r->height + 1, reader_msg, reader_end, r);
+  if (rc < 0) fl_oh_reader_close(r);
+  return rc;
+}
+
+void fl_oh_reader_close(fl_oh_reader_t *r) {
+  if (r->c) fl_rpc_client_close(r->c, NULL, NULL);
+  r->c = NULL;
+}
+
+void fl_oh_reader_free(fl_oh_reader_t *r) {
+  fl_oh_reader_close(r);
+  fl_free(r->hash);
+  r->hash = NULL;
+}
+
+uint64_t fl_oh_reader_diverge(const fl_oh_reader_t *a, const fl_oh_reader_t *b) {
+  uint64_t h = a->height < b->height ? a->height : b->height;
+  for (uint64_t k = 1; k <= h; k++)
+    if (memcmp(a->hash[k], b->hash[k], 32) != 0) return k;
+  return 0;
+}
+
+static void run_tick(uv_timer_t *t) { (void)t; }
+
+bool fl_oh_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint32_t timeout_ms) {
+  uv_timer_t t;
+  uv_timer_init(loop, &t);
+  uv_timer_start(&t, run_tick, 20, 20);
+  uint64_t end = fl_oh_now_ms() + timeout_ms;
+  bool ok = false;
+  while (!(ok = pred(arg)) && fl_oh_now_ms() < end) uv_run(loop, UV_RUN_ONCE);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(loop, UV_RUN_NOWAIT);
+  return ok;
+}
+
 bool fl_oh_log_has(fl_oh_net_t *net, uint32_t i, const char *s) {
   char *p = fl_sprintf("%s/orderer%u.log", net->dir, i);
   FILE *fp = fopen(p, "r");

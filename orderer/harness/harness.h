@@ -121,6 +121,43 @@ fl_status_t fl_oh_block_check(fl_oh_net_t *net, fl_buf_t block, const uint8_t *p
 fl_status_t fl_oh_deliver(fl_oh_net_t *net, fl_rpc_client_t *c, uint64_t start,
                           fl_rpc_msg_cb on_msg, fl_rpc_end_cb on_end, void *arg);
 
+/** A Deliver reader: follows replica `id`'s chain from block 1, checks every
+ *  block with fl_oh_block_check (hash link included) and keeps the header
+ *  hash of each height. A block that does not verify or does not follow is
+ *  a test failure: the reader prints FAIL and exits 1 (the atexit hook
+ *  stops every process). */
+typedef struct fl_oh_reader_s fl_oh_reader_t;
+/** Called for each verified block; idx holds b->nidx envelope indexes. */
+typedef void (*fl_oh_block_fn)(void *arg, fl_oh_reader_t *r, const fl_oh_block_t *b,
+                               const uint64_t *idx);
+struct fl_oh_reader_s {
+  fl_oh_net_t *net;
+  uint32_t id;                /* the replica read from */
+  fl_rpc_client_t *c;         /* NULL when closed */
+  uint64_t height;            /* last verified block (0: the genesis block) */
+  uint8_t (*hash)[32];        /* header hash by number, [cap] */
+  uint64_t cap;
+  uint64_t envelopes;         /* envelopes in the blocks read */
+  fl_oh_block_fn on_block;    /* optional */
+  void *arg;
+};
+
+/** Sets r up for replica id, heights below cap (genesis hash at 0). */
+void fl_oh_reader_init(fl_oh_reader_t *r, fl_oh_net_t *net, uint32_t id, uint64_t cap);
+/** Connects and opens the stream from r->height + 1. FL_OK or an error. */
+fl_status_t fl_oh_reader_open(fl_oh_reader_t *r, uv_loop_t *loop);
+/** Closes the stream (NULL-safe); r keeps what it read. */
+void fl_oh_reader_close(fl_oh_reader_t *r);
+/** Closes and frees what init allocated. */
+void fl_oh_reader_free(fl_oh_reader_t *r);
+/** The first height at or below the lower of the two where a and b hold
+ *  different header hashes, or 0 when they agree. */
+uint64_t fl_oh_reader_diverge(const fl_oh_reader_t *a, const fl_oh_reader_t *b);
+
+/** Runs loop until pred(arg) or timeout_ms (a 20 ms timer keeps it waking);
+ *  returns pred(arg). */
+bool fl_oh_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint32_t timeout_ms);
+
 /** True when replica i's log (DIR/orderer<i>.log) has a line containing s. */
 bool fl_oh_log_has(fl_oh_net_t *net, uint32_t i, const char *s);
 

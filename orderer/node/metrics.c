@@ -114,6 +114,9 @@ void fl__metrics_setup(fl__node_t *n) {
           "View changes this backup voted because a request it held went unordered for "
           "pbft.censor_timeout while the primary executed others.",
           NULL, 0);
+  COUNTER(snapshots, "fedledger_orderer_pbft_snapshots_total",
+          "State transfers that started past the others' pruned log (installed by record).",
+          NULL, 0);
   COUNTER(requests, "fedledger_orderer_pbft_requests_executed_total",
           "Client envelopes put in blocks by this replica.", NULL, 0);
   COUNTER(blocks, "fedledger_orderer_blocks_stored_total",
@@ -179,6 +182,7 @@ void fl__metrics_update(fl__node_t *n, const fl_pbft_info_t *in, const fl_pbft_s
   add_delta(m->state_transfers, 0, st->state_transfers, o->state_transfers);
   add_delta(m->requests, 0, st->requests_executed, o->requests_executed);
   add_delta(m->relayed, 0, st->requests_relayed, o->requests_relayed);
+  add_delta(m->snapshots, 0, st->snapshots, o->snapshots);
   add_delta(m->censor_timeouts, 0, st->censor_timeouts, o->censor_timeouts);
   const uint64_t now_d[N_DROP] = {st->rx_bad_signature, st->rx_non_member, st->rx_stale,
                                   st->rx_malformed,     st->rx_out_of_window, st->rx_duplicate,

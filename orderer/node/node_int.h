@@ -73,7 +73,7 @@ typedef struct fl__node_metrics_s {
   fl_metrics_t *reg;
   fl_gauge_t *height, *view, *view_change, *checkpoint, *last_exec, *queue, *links_up;
   fl_counter_t *view_changes, *new_views, *state_transfers, *requests, *blocks;
-  fl_counter_t *dropped, *broadcast, *rpc_errors, *relayed, *censor_timeouts;
+  fl_counter_t *dropped, *broadcast, *rpc_errors, *relayed, *censor_timeouts, *snapshots;
   fl_gauge_t *parked;           /* Broadcast calls in the wait queue */
   fl_counter_t *read_pauses;    /* connections whose reading a parked call stopped */
   fl_histogram_t *cut, *write;

@@ -1160,6 +1160,28 @@ static void try_deliver(fl_pbft_t *p) {
   exq_flush(p);
 }
 
+/* Forgets the executed records still waiting for their blocks. */
+static void exq_drop(fl_pbft_t *p) {
+  while (p->exq_count > 0) {
+    fl__pbft_exrec_t *x = &p->exq[p->exq_head];
+    fl__pbft_batch_unref(x->batch);
+    fl_free(x->dropped);
+    p->exq_head = (p->exq_head + 1) % p->exq_cap;
+    p->exq_count--;
+  }
+}
+
+/* Requests in flight go back to the queue (front, in order). */
+void fl__pbft_requeue_inflight(fl_pbft_t *p) {
+  fl__pbft_map_clear(&p->inflight);
+  while (p->infl.tail) {
+    fl__pbft_preq_t *r = p->infl.tail;
+    fl__pbft_plist_remove(&p->infl, r);
+    r->inflight_seq = 0;
+    fl__pbft_plist_push(&p->queued, r, true);
+  }
+}
+
 static void exq_push(fl_pbft_t *p, const fl__pbft_exrec_t *x) {
   if (p->exq_count == p->exq_cap) {
     size_t ncap = p->exq_cap ? p->exq_cap * 2 : 64;
@@ -1175,7 +1197,7 @@ static void exq_push(fl_pbft_t *p, const fl__pbft_exrec_t *x) {
   p->exq_count++;
 }
 
-static void dd_evict(fl_pbft_t *p, fl__pbft_dd_t *s) {
+void fl__pbft_dd_evict(fl_pbft_t *p, fl__pbft_dd_t *s) {
   size_t off = 0;
   for (uint32_t i = 0; i < s->n; i++) {
     fl__pbft_slot_t *sl = fl__pbft_map_get(&p->ddmap, s->ids + off, s->lens[i]);
@@ -1212,6 +1234,54 @@ static void checkpoint_own(fl_pbft_t *p, uint64_t seq, const uint8_t state[DLEN]
   }
 }
 
+/* The requests of b, executed at seq: forget them everywhere. */
+void fl__pbft_forget_batch(fl_pbft_t *p, const fl__pbft_batch_t *b, uint64_t seq) {
+  for (uint32_t i = 0; i < b->nreq; i++) {
+    fl_buf_t tx = b->reqs[i].tx_id;
+    fl__pbft_slot_t *sl = fl__pbft_map_get(&p->pending, tx.data, tx.len);
+    if (sl) preq_drop(p, sl->ptr);
+  }
+  inflight_remove(p, b, seq);
+}
+
+/* The EXECUTE action for seq, with the state digest after it (p->state). */
+void fl__pbft_emit_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
+                           const uint8_t batch_digest[DLEN], uint64_t block, uint32_t nkept,
+                           uint32_t ndrop) {
+  uint8_t *dig = fl_malloc(2 * DLEN);
+  memcpy(dig, batch_digest, DLEN);
+  memcpy(dig + DLEN, p->state, DLEN);
+  fl_pbft_action_t *a = act_push(p, FL_PBFT_ACT_EXECUTE, dig);
+  a->seq = seq;
+  a->view = view;
+  a->block_number = block;
+  a->nrequests = nkept;
+  a->nfiltered = ndrop;
+  a->digest = dig;
+  a->state = dig + DLEN;
+}
+
+/* Before a state transfer installs records past a gap (pbft_st.c): the
+ * at-most-once window, the COMMITTED records waiting for their blocks and
+ * the blocks waiting for signatures all belong to the state left behind. */
+void fl__pbft_exec_reset(fl_pbft_t *p) {
+  for (uint32_t i = 0; i < p->D; i++)
+    if (p->dd[i].seq != 0) fl__pbft_dd_evict(p, &p->dd[i]);
+  exq_drop(p);
+  for (uint32_t i = 0; i < p->nblk; i++) blk_clear(p, &p->blk[i]);
+  /* Requests we saw in pre-prepares of the old state are just held again. */
+  fl__pbft_requeue_inflight(p);
+}
+
+/* Blocks up to num were taken by record (pbft_st.c): slots that still
+ * wait for them (early signatures) are free again. */
+void fl__pbft_blk_forget_upto(fl_pbft_t *p, uint64_t num) {
+  for (uint32_t i = 0; i < p->nblk; i++) {
+    fl__pbft_blk_t *k = &p->blk[i];
+    if (k->number != 0 && k->number <= num && !k->delivered) blk_clear(p, k);
+  }
+}
+
 bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
                       fl__pbft_batch_t *b, const fl__pbft_sig_t *sigs,
                       uint32_t nsig) {
@@ -1223,7 +1293,7 @@ bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
 
   /* At-most-once: drop tx ids executed within the last D seqs or repeated. */
   fl__pbft_dd_t *dd = &p->dd[seq % p->D];
-  if (dd->seq != 0) dd_evict(p, dd);
+  if (dd->seq != 0) fl__pbft_dd_evict(p, dd);
   uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
   uint32_t nkept = 0, ndrop = 0;
   uint32_t *dropped = NULL;
@@ -1331,25 +1401,8 @@ bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
   memcpy(x.head, p->head, DLEN);
   exq_push(p, &x);
 
-  /* The requests are ordered: forget them everywhere. */
-  for (uint32_t i = 0; i < b->nreq; i++) {
-    fl_buf_t tx = b->reqs[i].tx_id;
-    fl__pbft_slot_t *sl = fl__pbft_map_get(&p->pending, tx.data, tx.len);
-    if (sl) preq_drop(p, sl->ptr);
-  }
-  inflight_remove(p, b, seq);
-
-  uint8_t *dig = fl_malloc(2 * DLEN);
-  memcpy(dig, b->digest, DLEN);
-  memcpy(dig + DLEN, p->state, DLEN);
-  fl_pbft_action_t *a = act_push(p, FL_PBFT_ACT_EXECUTE, dig);
-  a->seq = seq;
-  a->view = view;
-  a->block_number = nkept ? num : 0;
-  a->nrequests = nkept;
-  a->nfiltered = ndrop;
-  a->digest = dig;
-  a->state = dig + DLEN;
+  fl__pbft_forget_batch(p, b, seq);
+  fl__pbft_emit_execute(p, seq, view, b->digest, nkept ? num : 0, nkept, ndrop);
 
   /* Pace of execution while requests wait (EWMA of the gaps, 1/8): the
    * request timer allows a slow but progressing primary 4x its pace. */
@@ -1706,13 +1759,7 @@ void fl_pbft_free(fl_pbft_t *p) {
     fl_free(p->dd[i].lens);
   }
   fl_free(p->dd);
-  while (p->exq_count > 0) {
-    fl__pbft_exrec_t *x = &p->exq[p->exq_head];
-    fl__pbft_batch_unref(x->batch);
-    fl_free(x->dropped);
-    p->exq_head = (p->exq_head + 1) % p->exq_cap;
-    p->exq_count--;
-  }
+  exq_drop(p);
   fl_free(p->exq);
   while (p->queued.head) preq_drop(p, p->queued.head);
   while (p->infl.head) preq_drop(p, p->infl.head);

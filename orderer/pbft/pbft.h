@@ -200,6 +200,9 @@ typedef struct fl_pbft_stats_s {
   uint64_t batches_fetched;   /* batches of re-proposed pre-prepares fetched */
   uint64_t requests_relayed;  /* held too long: multicast to every replica */
   uint64_t censor_timeouts;   /* view changes voted for a starved request */
+  uint64_t snapshots;         /* state transfers that started past a pruned log */
+  uint64_t snapshots_served;  /* StateResponses that were snapshots */
+  uint64_t records_installed; /* seqs taken by record, not re-executed */
 } fl_pbft_stats_t;
 
 /** A snapshot of where the replica is. */

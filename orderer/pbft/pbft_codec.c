@@ -70,6 +70,15 @@ void fl__pbft_cert_copy(fl__pbft_cert_t *dst, const fl__pbft_cert_t *src) {
     dst->prep[i] = fl__pbft_smsg_ref(src->prep[i]);
 }
 
+
+static void xentry_clear(fl__pbft_xentry_t *xe) {
+  fl__pbft_batch_unref(xe->batch);
+  fl_free(xe->sigs);
+  fl_free(xe->header);
+  fl_free(xe->dropped);
+  memset(xe, 0, sizeof(*xe));
+}
+
 void fl__pbft_smsg_unref(fl__pbft_smsg_t *m) {
   if (m == NULL || --m->refs > 0) return;
   switch (m->type) {
@@ -87,11 +96,9 @@ void fl__pbft_smsg_unref(fl__pbft_smsg_t *m) {
     unref_array(m->u.nv.pps, m->u.nv.npp);
     break;
   case FL_PBFT_MSG_STATE_RESPONSE:
-    for (uint32_t i = 0; i < m->u.sresp.nent; i++) {
-      fl__pbft_batch_unref(m->u.sresp.ents[i].batch);
-      fl_free(m->u.sresp.ents[i].sigs);
-    }
+    for (uint32_t i = 0; i < m->u.sresp.nent; i++) xentry_clear(&m->u.sresp.ents[i]);
     fl_free(m->u.sresp.ents);
+    xentry_clear(&m->u.sresp.base);
     unref_array(m->u.sresp.proof, m->u.sresp.nproof);
     break;
   case FL_PBFT_MSG_FORWARD:
@@ -258,6 +265,37 @@ static fl_status_t copy_sigs(const fl__pbft_codec_t *c,
   return FL_OK;
 }
 
+/* One CommittedEntry of a StateResponse: seq, view, batch and signatures
+ * (signature bytes into `store`, offsets in *offs), and, when present, the
+ * rest of the record (state, head, block number, header, dropped). */
+static fl_status_t decode_xentry(const fl__pbft_codec_t *c, const Fl__Pbft__CommittedEntry *e,
+                                 fl__pbft_xentry_t *xe, fl_sbuf_t *store, size_t **offs) {
+  if (e == NULL || e->seq == 0 || !bin_ok(&e->batch, 0, SIZE_MAX / 4) ||
+      !bin_ok(&e->header, 0, SIZE_MAX / 4) || e->n_dropped > c->max_batch)
+    return FL_EMALFORMED;
+  xe->seq = e->seq;
+  xe->view = e->view;
+  if (e->state_digest.len == DLEN && e->head_hash.len == DLEN) {
+    xe->full = true;
+    memcpy(xe->state, e->state_digest.data, DLEN);
+    memcpy(xe->head, e->head_hash.data, DLEN);
+  }
+  xe->block_number = e->block_number;
+  xe->ts = e->timestamp_ms;
+  if (e->header.len > 0) {
+    xe->header = fl_memdup(e->header.data, e->header.len);
+    xe->header_len = e->header.len;
+  }
+  if (e->n_dropped > 0) {
+    xe->dropped = fl_calloc(e->n_dropped, sizeof(*xe->dropped));
+    memcpy(xe->dropped, e->dropped, e->n_dropped * sizeof(*xe->dropped));
+    xe->ndropped = (uint32_t)e->n_dropped;
+  }
+  fl_status_t rc = fl__pbft_batch_decode(c, FL_BUF(e->batch.data, e->batch.len), &xe->batch);
+  if (rc < 0) return rc;
+  return copy_sigs(c, e->signatures, e->n_signatures, &xe->sigs, &xe->nsig, store, offs);
+}
+
 static fl_status_t decode_body(const fl__pbft_codec_t *c, fl__pbft_smsg_t *m,
                                const Fl__Pbft__Message *pm, fl_buf_t payload) {
   fl_status_t rc = FL_OK;
@@ -362,32 +400,27 @@ static fl_status_t decode_body(const fl__pbft_codec_t *c, fl__pbft_smsg_t *m,
     m->u.sresp.ents =
         fl_calloc(x->n_entries ? x->n_entries : 1, sizeof(*m->u.sresp.ents));
     fl_sbuf_t store = {0};
-    size_t **offs = fl_calloc(x->n_entries ? x->n_entries : 1, sizeof(*offs));
+    /* offs[n_entries] belongs to the base record. */
+    size_t **offs = fl_calloc(x->n_entries + 1, sizeof(*offs));
     for (size_t i = 0; i < x->n_entries && rc == FL_OK; i++) {
-      const Fl__Pbft__CommittedEntry *e = x->entries[i];
-      if (e == NULL || e->seq == 0 || !bin_ok(&e->batch, 0, SIZE_MAX / 4)) {
-        rc = FL_EMALFORMED;
-        break;
-      }
-      fl__pbft_xentry_t *xe = &m->u.sresp.ents[i];
       m->u.sresp.nent = (uint32_t)i + 1;
-      xe->seq = e->seq;
-      xe->view = e->view;
-      rc = fl__pbft_batch_decode(c, FL_BUF(e->batch.data, e->batch.len),
-                                 &xe->batch);
-      if (rc < 0) break;
-      rc = copy_sigs(c, e->signatures, e->n_signatures, &xe->sigs, &xe->nsig,
-                     &store, &offs[i]);
+      rc = decode_xentry(c, x->entries[i], &m->u.sresp.ents[i], &store, &offs[i]);
+    }
+    if (rc == FL_OK && x->base_record != NULL) {
+      m->u.sresp.has_base = true;
+      rc = decode_xentry(c, x->base_record, &m->u.sresp.base, &store, &offs[x->n_entries]);
     }
     if (rc == FL_OK) {
       m->store = store.data;
-      for (uint32_t i = 0; i < m->u.sresp.nent; i++)
-        for (uint32_t j = 0; j < m->u.sresp.ents[i].nsig; j++)
-          m->u.sresp.ents[i].sigs[j].sig.data = m->store + offs[i][j];
+      for (uint32_t i = 0; i <= m->u.sresp.nent; i++) {
+        fl__pbft_xentry_t *xe = i < m->u.sresp.nent ? &m->u.sresp.ents[i] : &m->u.sresp.base;
+        size_t *o = offs[i < m->u.sresp.nent ? i : x->n_entries];
+        for (uint32_t j = 0; o && j < xe->nsig; j++) xe->sigs[j].sig.data = m->store + o[j];
+      }
     } else {
       fl_sbuf_free(&store);
     }
-    for (size_t i = 0; i < x->n_entries; i++) fl_free(offs[i]);
+    for (size_t i = 0; i <= x->n_entries; i++) fl_free(offs[i]);
     fl_free(offs);
     return rc;
   }

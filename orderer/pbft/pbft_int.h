@@ -107,6 +107,14 @@ typedef struct fl__pbft_xentry_s {
   fl__pbft_batch_t *batch;
   fl__pbft_sig_t *sigs; /* views into the owning message's store */
   uint32_t nsig;
+  /* The rest of the record, for installing it by record (pbft_st.c). */
+  bool full;            /* state_digest and head_hash were present */
+  uint8_t state[DLEN], head[DLEN];
+  uint64_t block_number, ts;
+  uint8_t *header;      /* owned; NULL when the seq made no block */
+  size_t header_len;
+  uint32_t *dropped;    /* owned */
+  uint32_t ndropped;
 } fl__pbft_xentry_t;
 
 struct fl__pbft_smsg_s {
@@ -157,6 +165,8 @@ struct fl__pbft_smsg_s {
       uint32_t nent;
       fl__pbft_smsg_t **proof;
       uint32_t nproof;
+      fl__pbft_xentry_t base; /* has_base: the record before ents[0] */
+      bool has_base;
     } sresp;
     struct {
       fl__pbft_batch_t *reqs;
@@ -474,6 +484,7 @@ struct fl_pbft_s {
     uint64_t peers;            /* mask of replicas that signed the proof */
     uint32_t peer;
     uint64_t deadline;
+    uint64_t rec_until;        /* seqs up to here are installed by record */
   } st;
 
   /* timers */
@@ -522,6 +533,14 @@ void fl__pbft_mark_inflight(fl_pbft_t *p, fl__pbft_batch_t *b, uint64_t seq);
 void fl__pbft_forward_queued(fl_pbft_t *p, bool all);
 void fl__pbft_flush_forwards(fl_pbft_t *p);
 void fl__pbft_starve_scan(fl_pbft_t *p);
+void fl__pbft_dd_evict(fl_pbft_t *p, fl__pbft_dd_t *s);
+void fl__pbft_forget_batch(fl_pbft_t *p, const fl__pbft_batch_t *b, uint64_t seq);
+void fl__pbft_emit_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
+                           const uint8_t batch_digest[DLEN], uint64_t block, uint32_t nkept,
+                           uint32_t ndrop);
+void fl__pbft_exec_reset(fl_pbft_t *p);
+void fl__pbft_requeue_inflight(fl_pbft_t *p);
+void fl__pbft_blk_forget_upto(fl_pbft_t *p, uint64_t num);
 void fl__pbft_starve_reset(fl_pbft_t *p);
 
 /* pbft_vc.c */

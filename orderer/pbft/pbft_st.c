@@ -98,22 +98,26 @@ void fl__pbft_st_tick(fl_pbft_t *p) {
   st_request(p, true);
 }
 
-void fl__pbft_on_sreq(fl_pbft_t *p, fl__pbft_smsg_t *m) {
-  if (p->ops.load == NULL) return;
-  uint64_t from = m->u.sreq.from, to = m->u.sreq.to;
-  fl_sbuf_t body = {0}, rec = {0}, proof = {0};
+/* Appends to body the COMMITTED records from `from` on, as one consecutive
+ * run that ends at `to` or at a checkpoint seq whose stable proof we hold
+ * (appended to proof); stops at max_entries records and, past a proven end,
+ * at state_chunk_bytes. Returns the length of body up to the last usable
+ * end (0: none). */
+static size_t collect(fl_pbft_t *p, uint64_t from, uint64_t to, bool proof_at_to,
+                      fl_sbuf_t *body, fl_sbuf_t *proof) {
+  fl_sbuf_t rec = {0};
   uint64_t good = 0;
   size_t good_len = 0;
   uint32_t count = 0;
   for (uint64_t s = from; s <= to && count < p->codec.max_entries; s++) {
     rec.len = 0;
     if (p->ops.load(p->ops.ctx, FL_PBFT_REC_COMMITTED, s, &rec) != FL_OK) break;
-    fl__pbft_put_field(&body, 1, fl_sbuf_view(&rec));
+    fl__pbft_put_field(body, 1, fl_sbuf_view(&rec));
     count++;
-    if (s == to) {
+    if (s == to && !proof_at_to) {
       good = s;
-      good_len = body.len;
-      proof.len = 0;
+      good_len = body->len;
+      proof->len = 0;
       break;
     }
     if (s % p->K != 0) continue;
@@ -128,22 +132,44 @@ void fl__pbft_on_sreq(fl_pbft_t *p, fl__pbft_smsg_t *m) {
                             &npr) == FL_OK &&
         cs == s) {
       good = s;
-      good_len = body.len;
-      proof.len = 0;
+      good_len = body->len;
+      proof->len = 0;
       for (uint32_t i = 0; i < npr; i++) {
         fl_sbuf_t one = {0};
         fl__pbft_smsg_pack(pr[i], &one);
-        fl__pbft_put_field(&proof, 2, fl_sbuf_view(&one));
+        fl__pbft_put_field(proof, 2, fl_sbuf_view(&one));
         fl_sbuf_free(&one);
       }
     }
     for (uint32_t i = 0; i < npr; i++) fl__pbft_smsg_unref(pr[i]);
     fl_free(pr);
-    if (good == s && body.len >= p->cfg.state_chunk_bytes) break;
+    if (s == to || (good == s && body->len >= p->cfg.state_chunk_bytes)) break;
   }
-  if (good != 0) {
-    body.len = good_len;
+  fl_sbuf_free(&rec);
+  return good != 0 ? good_len : 0;
+}
+
+/* Serves a StateRequest. From our COMMITTED records when we still hold
+ * `from`; otherwise (our log below it is pruned) a snapshot: the D records
+ * that end at our stable checkpoint, with its proof, to be installed by
+ * record, and the full record before them as their base (docs/ordering.md
+ * section 8). The requester's `to` does not matter then: whatever it
+ * targets, the snapshot moves it past the gap. */
+void fl__pbft_on_sreq(fl_pbft_t *p, fl__pbft_smsg_t *m) {
+  if (p->ops.load == NULL) return;
+  uint64_t from = m->u.sreq.from, to = m->u.sreq.to;
+  fl_sbuf_t body = {0}, proof = {0}, base = {0};
+  size_t len = collect(p, from, to, false, &body, &proof);
+  uint64_t c = p->low;
+  if (len == 0 && body.len == 0 && c > p->D && c - p->D + 1 > from &&
+      p->ops.load(p->ops.ctx, FL_PBFT_REC_COMMITTED, c - p->D, &base) == FL_OK) {
+    len = collect(p, c - p->D + 1, c, true, &body, &proof);
+    if (len > 0) p->stats.snapshots_served++;
+  }
+  if (len > 0) {
+    body.len = len;
     fl_sbuf_append(&body, proof.data, proof.len);
+    if (base.len > 0) fl__pbft_put_field(&body, 3, fl_sbuf_view(&base));
     fl_sbuf_t msg = {0}, sgn = {0};
     fl__pbft_put_field(&msg, FL_PBFT_MSG_STATE_RESPONSE, fl_sbuf_view(&body));
     if (fl__pbft_sign_wrap(&p->ops, p->self, fl_sbuf_view(&msg), &sgn) == FL_OK)
@@ -152,8 +178,206 @@ void fl__pbft_on_sreq(fl_pbft_t *p, fl__pbft_smsg_t *m) {
     fl_sbuf_free(&sgn);
   }
   fl_sbuf_free(&body);
-  fl_sbuf_free(&rec);
   fl_sbuf_free(&proof);
+  fl_sbuf_free(&base);
+}
+
+/* ------------------------------------------------- install by record */
+
+/* Adds the tx ids that seq kept (all of b's but the dropped ones) to the
+ * at-most-once window, in seq's slot (which must be free). */
+static void dd_fill(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
+                    const uint32_t *dropped, uint32_t ndropped) {
+  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
+  memset(keep, 1, b->nreq);
+  for (uint32_t i = 0; i < ndropped; i++)
+    if (dropped[i] < b->nreq) keep[dropped[i]] = 0;
+  fl__pbft_dd_t *dd = &p->dd[seq % p->D];
+  size_t bytes = 0;
+  uint32_t nk = 0;
+  for (uint32_t i = 0; i < b->nreq; i++)
+    if (keep[i]) {
+      bytes += b->reqs[i].tx_id.len;
+      nk++;
+    }
+  if (nk > 0) {
+    dd->seq = seq;
+    dd->ids = fl_malloc(bytes);
+    dd->lens = fl_calloc(nk, sizeof(*dd->lens));
+    size_t off = 0;
+    for (uint32_t i = 0; i < b->nreq; i++) {
+      if (!keep[i]) continue;
+      fl_buf_t tx = b->reqs[i].tx_id;
+      memcpy(dd->ids + off, tx.data, tx.len);
+      bool existed = false;
+      fl__pbft_slot_t *sl = fl__pbft_map_put(&p->ddmap, dd->ids + off, tx.len, &existed);
+      sl->val = seq;
+      sl->key = dd->ids + off;
+      dd->lens[dd->n++] = (uint32_t)tx.len;
+      off += tx.len;
+    }
+  }
+  fl_free(keep);
+}
+
+/* Checks what record e says about blocks against the chain so far (head,
+ * num: the last block before e; advanced past e's block): a seq made a
+ * block exactly when it kept a request; that block's header is the one this
+ * replica would build (number num + 1, previous hash head, data hash over
+ * the envelopes e kept) and hashes to e's head; without a block, e's block
+ * number and head are the previous ones. */
+static bool rec_block_ok(fl_pbft_t *p, const fl__pbft_xentry_t *e, uint8_t head[DLEN],
+                         uint64_t *num) {
+  const fl__pbft_batch_t *b = e->batch;
+  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
+  memset(keep, 1, b->nreq);
+  uint32_t nkept = b->nreq;
+  bool ok = e->full;
+  for (uint32_t i = 0; ok && i < e->ndropped; i++) {
+    if (e->dropped[i] >= b->nreq || !keep[e->dropped[i]]) ok = false;
+    else {
+      keep[e->dropped[i]] = 0;
+      nkept--;
+    }
+  }
+  if (ok && e->header == NULL) {
+    ok = nkept == 0 && e->block_number == *num && memcmp(e->head, head, DLEN) == 0;
+  } else if (ok) {
+    uint8_t dh[DLEN], hh[DLEN];
+    fl_sbuf_t hdr = {0};
+    fl__pbft_block_data_hash(&p->ops, b, keep, dh);
+    fl__pbft_enc_block_header(*num + 1, head, dh, &hdr);
+    p->ops.sha256(p->ops.ctx, fl_sbuf_view(&hdr), hh);
+    ok = nkept > 0 && e->block_number == *num + 1 && hdr.len == e->header_len &&
+         memcmp(hdr.data, e->header, hdr.len) == 0 && memcmp(hh, e->head, DLEN) == 0;
+    fl_sbuf_free(&hdr);
+    if (ok) {
+      *num += 1;
+      memcpy(head, hh, DLEN);
+    }
+  }
+  fl_free(keep);
+  return ok;
+}
+
+/* Distinct replicas whose signature of the header hash `hash` verifies. */
+static uint32_t valid_sigs(fl_pbft_t *p, const uint8_t hash[DLEN], const fl__pbft_sig_t *sigs,
+                           uint32_t nsig) {
+  uint64_t seen = 0;
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < nsig; i++) {
+    uint32_t r = sigs[i].replica;
+    if (r >= p->n || ((seen >> r) & 1u)) continue;
+    if (!p->ops.verify_digest(p->ops.ctx, r, hash, sigs[i].sig)) continue;
+    seen |= 1ull << r;
+    k++;
+  }
+  return k;
+}
+
+/* Takes record e as executed: window, state, blocks (delivered: the host
+ * fetches their bytes from the other orderers, docs/ordering.md section 8),
+ * the COMMITTED record persisted as it came. */
+static void install_one(fl_pbft_t *p, const fl__pbft_xentry_t *e) {
+  fl__pbft_dd_t *dd = &p->dd[e->seq % p->D];
+  if (dd->seq != 0) fl__pbft_dd_evict(p, dd);
+  dd_fill(p, e->seq, e->batch, e->dropped, e->ndropped);
+  fl__pbft_forget_batch(p, e->batch, e->seq);
+  memcpy(p->state, e->state, DLEN);
+  p->last_exec = e->seq;
+  bool block = e->header != NULL;
+  if (block) {
+    p->last_block = p->delivered = e->block_number;
+    memcpy(p->head, e->head, DLEN);
+  }
+  if (e->ts > p->last_ts) p->last_ts = e->ts;
+  fl__pbft_committed_t ce = {
+      .seq = e->seq, .view = e->view, .block_number = e->block_number, .timestamp_ms = e->ts,
+      .batch = FL_BUF(e->batch->bytes, e->batch->len),
+      .header = FL_BUF(e->header, e->header_len), .sigs = e->sigs, .nsig = e->nsig,
+      .dropped = e->dropped, .ndropped = e->ndropped};
+  memcpy(ce.state, e->state, DLEN);
+  memcpy(ce.head, e->head, DLEN);
+  fl_sbuf_t rec = {0};
+  fl__pbft_enc_committed(&ce, &rec);
+  fl__pbft_persist(p, FL_PBFT_REC_COMMITTED, e->seq, &rec);
+  fl__pbft_emit_execute(p, e->seq, e->view, e->batch->digest, block ? e->block_number : 0,
+                        e->batch->nreq - e->ndropped, e->ndropped);
+  p->exec_at = p->now;
+  p->blk_wait_since = p->now;
+  p->stats.records_installed++;
+}
+
+/* A StateResponse installed by record instead of re-executed: a snapshot
+ * (base: the record before the entries, when our log is behind the others'
+ * pruned logs) or its continuation (seqs up to st.rec_until, whose
+ * at-most-once window starts in the snapshot). Nothing is applied unless
+ * the whole run up to a proven digest checks out: the state digest chain
+ * (from the base's or our own state), every record's block against the
+ * chain of headers (rec_block_ok), and 2f+1 orderer signatures on the last
+ * header, which by the previous-hash links vouches for every header before
+ * it and so for each record's dropped requests. */
+static void st_install(fl_pbft_t *p, fl__pbft_smsg_t *m, const fl__pbft_xentry_t *base,
+                       uint64_t ps, const uint8_t pd[DLEN]) {
+  uint32_t ne = m->u.sresp.nent;
+  const fl__pbft_xentry_t *ents = m->u.sresp.ents;
+  uint64_t first = base ? base->seq + 1 : p->last_exec + 1;
+  int64_t vp = -1;
+  for (uint32_t i = 0; i < ne; i++) {
+    if (ents[i].seq != first + i) {
+      p->stats.rx_malformed++;
+      return;
+    }
+    if (ents[i].seq == p->st.target || (ps != 0 && ents[i].seq == ps)) vp = (int64_t)i;
+  }
+  if (vp < 0) { /* an answer to an older request: nothing it proves */
+    p->stats.rx_rejected++;
+    return;
+  }
+  bool ok = base == NULL || base->full;
+  uint8_t st[DLEN], head[DLEN];
+  uint64_t num = base ? base->block_number : p->last_block;
+  memcpy(st, base ? base->state : p->state, DLEN);
+  memcpy(head, base ? base->head : p->head, DLEN);
+  int64_t last_hdr = -1;
+  for (int64_t i = 0; ok && i <= vp; i++) {
+    fl__pbft_chain(p, st, ents[i].seq, ents[i].batch->digest);
+    ok = memcmp(st, ents[i].state, DLEN) == 0 && rec_block_ok(p, &ents[i], head, &num);
+    if (ok && ents[i].header != NULL) last_hdr = i;
+  }
+  if (ok) ok = memcmp(st, ents[vp].seq == p->st.target ? p->st.d : pd, DLEN) == 0;
+  if (ok && last_hdr >= 0)
+    ok = valid_sigs(p, ents[last_hdr].head, ents[last_hdr].sigs, ents[last_hdr].nsig) >= p->q;
+  else if (ok) /* no block in the run: the base's block claims bind nothing */
+    ok = num == p->last_block && memcmp(head, p->head, DLEN) == 0;
+  if (!ok) {
+    p->stats.rx_rejected++;
+    FL_WARN(FL__PBFT_LOG,
+            "state transfer by record refused replica=%u from=%u first=%llu entries=%u", p->self,
+            m->replica, (unsigned long long)first, ne);
+    st_request(p, true);
+    return;
+  }
+  if (base) {
+    fl__pbft_exec_reset(p);
+    p->st.rec_until = base->seq + p->D - 1;
+    p->stats.snapshots++;
+    FL_INFO(FL__PBFT_LOG,
+            "state transfer by snapshot replica=%u from=%u base=%llu last_exec=%llu "
+            "block=%llu target=%llu",
+            p->self, m->replica, (unsigned long long)base->seq,
+            (unsigned long long)p->last_exec, (unsigned long long)base->block_number,
+            (unsigned long long)p->st.target);
+    /* Start from the base (verified through the run that follows it); the
+     * D records that follow it make up the whole window at the target. */
+    p->last_exec = base->seq;
+    memcpy(p->state, base->state, DLEN);
+    p->last_block = p->delivered = base->block_number;
+    memcpy(p->head, base->head, DLEN);
+  }
+  for (int64_t i = 0; i <= vp; i++) install_one(p, &ents[i]);
+  fl__pbft_blk_forget_upto(p, p->delivered);
+  st_progress(p);
 }
 
 void fl__pbft_on_sresp(fl_pbft_t *p, fl__pbft_smsg_t *m) {
@@ -169,6 +393,18 @@ void fl__pbft_on_sresp(fl_pbft_t *p, fl__pbft_smsg_t *m) {
   }
   uint32_t ne = m->u.sresp.nent;
   const fl__pbft_xentry_t *ents = m->u.sresp.ents;
+  if (m->u.sresp.has_base) {
+    if (p->st.active && ne > 0 && m->u.sresp.base.seq > p->last_exec)
+      st_install(p, m, &m->u.sresp.base, ps, pd);
+    else
+      p->stats.rx_stale++;
+    return;
+  }
+  if (p->st.active && ne > 0 && ents[0].seq == p->last_exec + 1 &&
+      ents[0].seq <= p->st.rec_until) {
+    st_install(p, m, NULL, ps, pd);
+    return;
+  }
   /* Entries we executed already: we only want their block signatures
    * (each is checked against the header we computed). */
   uint32_t skip = 0;
@@ -364,36 +600,7 @@ static fl_status_t restore_dd(fl_pbft_t *p, const fl__pbft_committed_t *ce) {
   fl__pbft_batch_t *b = NULL;
   fl_status_t rc = fl__pbft_batch_decode(&p->own_codec, ce->batch, &b);
   if (rc < 0) return FL_EMALFORMED;
-  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
-  memset(keep, 1, b->nreq);
-  for (uint32_t i = 0; i < ce->ndropped; i++)
-    if (ce->dropped[i] < b->nreq) keep[ce->dropped[i]] = 0;
-  fl__pbft_dd_t *dd = &p->dd[ce->seq % p->D];
-  size_t bytes = 0;
-  uint32_t nk = 0;
-  for (uint32_t i = 0; i < b->nreq; i++)
-    if (keep[i]) {
-      bytes += b->reqs[i].tx_id.len;
-      nk++;
-    }
-  if (nk > 0) {
-    dd->seq = ce->seq;
-    dd->ids = fl_malloc(bytes);
-    dd->lens = fl_calloc(nk, sizeof(*dd->lens));
-    size_t off = 0;
-    for (uint32_t i = 0; i < b->nreq; i++) {
-      if (!keep[i]) continue;
-      fl_buf_t tx = b->reqs[i].tx_id;
-      memcpy(dd->ids + off, tx.data, tx.len);
-      bool existed = false;
-      fl__pbft_slot_t *sl = fl__pbft_map_put(&p->ddmap, dd->ids + off, tx.len, &existed);
-      sl->val = ce->seq;
-      sl->key = dd->ids + off;
-      dd->lens[dd->n++] = (uint32_t)tx.len;
-      off += tx.len;
-    }
-  }
-  fl_free(keep);
+  dd_fill(p, ce->seq, b, ce->dropped, ce->ndropped);
   fl__pbft_batch_unref(b);
   return FL_OK;
 }
@@ -428,17 +635,31 @@ fl_status_t fl__pbft_restore_finish(fl_pbft_t *p) {
   if (r->nrecs > 0) {
     /* recs[i].ce is the first member: sort the pairs by it. */
     qsort(r->recs, r->nrecs, sizeof(*r->recs), rec_cmp);
-    for (size_t i = 1; i < r->nrecs; i++)
-      if (r->recs[i].ce.seq != r->recs[i - 1].ce.seq + 1) {
-        rc = FL_EMALFORMED;
+    /* The consecutive run that ends at the last record. Records below a
+     * gap are what the host kept from before a state transfer by snapshot
+     * (section 8): they are not ours to use. */
+    size_t lo = r->nrecs - 1;
+    while (lo > 0 && r->recs[lo - 1].ce.seq + 1 == r->recs[lo].ce.seq) lo--;
+    for (size_t i = 0; i < lo; i++)
+      if (r->recs[i].ce.seq == r->recs[i + 1].ce.seq) {
+        rc = FL_EMALFORMED; /* the same seq twice */
         goto done;
       }
     const fl__pbft_committed_t *last = &r->recs[r->nrecs - 1].ce;
-    if (r->recs[0].ce.seq != 1 && r->nrecs < p->D) {
-      rc = FL_EMALFORMED; /* the window would be incomplete */
-      goto done;
+    if (r->recs[lo].ce.seq != 1 && r->nrecs - lo < p->D) {
+      if (lo == 0) {
+        rc = FL_EMALFORMED; /* the window would be incomplete */
+        goto done;
+      }
+      /* A snapshot was being installed when we stopped: the window is not
+       * complete yet. Start from nothing; state transfer fetches it again. */
+      FL_WARN(FL__PBFT_LOG,
+              "restore: the last %zu records (from seq %llu) do not cover the at-most-once "
+              "window and follow a gap: execution state not restored replica=%u",
+              r->nrecs - lo, (unsigned long long)r->recs[lo].ce.seq, p->self);
+      goto window_done;
     }
-    for (size_t i = 0; i < r->nrecs; i++) {
+    for (size_t i = lo; i < r->nrecs; i++) {
       const fl__pbft_committed_t *ce = &r->recs[i].ce;
       if (ce->seq + p->D <= last->seq) continue;
       rc = restore_dd(p, ce);
@@ -449,6 +670,7 @@ fl_status_t fl__pbft_restore_finish(fl_pbft_t *p) {
     memcpy(p->head, last->head, DLEN);
     p->last_block = p->delivered = last->block_number;
   }
+window_done:
   /* Log entries in the window. */
   for (size_t i = 0; i < r->nents; i++) {
     fl__pbft_entry_t *e = fl__pbft_entry(p, r->ents[i].seq);

@@ -315,14 +315,7 @@ static void install(fl_pbft_t *p, fl__pbft_smsg_t *nv, const nvplan_t *pl) {
     fl__pbft_entry_t *e = &p->log[i];
     if (e->seq != 0 && e->view != v) fl__pbft_entry_reset_view(p, e);
   }
-  fl__pbft_map_clear(&p->inflight);
-  /* Requests in flight go back to the queue (front, in order). */
-  while (p->infl.tail) {
-    fl__pbft_preq_t *r = p->infl.tail;
-    fl__pbft_plist_remove(&p->infl, r);
-    r->inflight_seq = 0;
-    fl__pbft_plist_push(&p->queued, r, true);
-  }
+  fl__pbft_requeue_inflight(p);
   p->blk_wait_since = p->now; /* the new view gets a full timeout */
   for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
     r->arrival = p->now;

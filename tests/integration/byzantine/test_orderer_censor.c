@@ -47,20 +47,18 @@
  * builds, where every replica runs 2-3x slower. */
 #define RARE_LIMIT_MS 12000u
 
-typedef struct reader_s {
-  uint32_t id;
-  fl_rpc_client_t *c;
-  uint64_t height;
-  uint8_t (*hash)[32];
+/* What a reader saw besides the chain (fl_oh_reader_t keeps that). */
+typedef struct seen_s {
   uint64_t *order;
   size_t norder;
   uint64_t view0_blocks;      /* blocks ordered in view 0 */
   uint64_t max_view;
-} reader_t;
+} seen_t;
 
 static fl_oh_net_t *g_net;
 static uv_loop_t g_loop;
-static reader_t g_rd[N];
+static fl_oh_reader_t g_rd[N];
+static seen_t g_seen[N];
 static fl_sbuf_t *g_env;
 static bool *g_rare;
 static uint64_t *g_sent_ms, *g_got_ms;
@@ -78,45 +76,17 @@ static void fail_exit(void) {
 
 /* ------------------------------------------------------------- readers */
 
-static void rd_msg(void *arg, fl_buf_t msg) {
-  reader_t *r = arg;
-  bool isb = false;
-  fl_buf_t blk;
-  fl_status_t st;
-  CHECK(fl_ab_deliver_decode(msg, &isb, &blk, &st) == FL_OK, "bad DeliverResponse");
-  if (!isb) return;
-  static uint64_t idx[TOTAL + 1];
-  fl_oh_block_t bi;
-  const char *why = "?";
-  fl_status_t rc = fl_oh_block_check(g_net, blk, r->hash[r->height], &bi, idx, TOTAL + 1, &why);
-  CHECK(rc == FL_OK, "reader %u: block after %llu does not verify: %s (%s)", r->id,
-        (unsigned long long)r->height, fl_status_name(rc), why);
-  CHECK(bi.number == r->height + 1 && bi.number < MAXBLOCKS, "reader %u: block %llu after %llu",
-        r->id, (unsigned long long)bi.number, (unsigned long long)r->height);
-  memcpy(r->hash[bi.number], bi.hash, 32);
-  r->height = bi.number;
-  if (bi.view == 0) r->view0_blocks++;
-  if (bi.view > r->max_view) r->max_view = bi.view;
+static void on_block(void *arg, fl_oh_reader_t *r, const fl_oh_block_t *bi, const uint64_t *idx) {
+  seen_t *v = arg;
+  if (bi->view == 0) v->view0_blocks++;
+  if (bi->view > v->max_view) v->max_view = bi->view;
   uint64_t now = fl_oh_now_ms();
-  for (size_t i = 0; i < bi.nidx; i++) {
+  for (size_t i = 0; i < bi->nidx; i++) {
     CHECK(idx[i] < TOTAL, "reader %u: unknown index %llu", r->id, (unsigned long long)idx[i]);
-    CHECK(r->norder < TOTAL, "reader %u: more than %u envelopes", r->id, TOTAL);
-    r->order[r->norder++] = idx[i];
+    CHECK(v->norder < TOTAL, "reader %u: more than %u envelopes", r->id, TOTAL);
+    v->order[v->norder++] = idx[i];
     if (g_got_ms[idx[i]] == 0) g_got_ms[idx[i]] = now;
   }
-}
-
-static void rd_end(void *arg, fl_status_t st, const char *err) {
-  (void)arg;
-  (void)st;
-  (void)err;
-}
-
-static void rd_open(reader_t *r) {
-  fl_rpc_client_opts_t o = fl_oh_client_opts(g_net, r->id);
-  char *err = NULL;
-  CHECK(fl_rpc_client_new(&g_loop, &o, &r->c, &err) == FL_OK, "client: %s", err ? err : "");
-  CHECK(fl_oh_deliver(g_net, r->c, r->height + 1, rd_msg, rd_end, r) == FL_OK, "deliver stream");
 }
 
 /* ----------------------------------------------------------- broadcast */
@@ -160,7 +130,7 @@ static void on_tick(uv_timer_t *t) {
 
 static bool all_delivered(void) {
   for (uint32_t i = 1; i < N; i++)
-    if (g_rd[i].norder < TOTAL) return false;
+    if (g_seen[i].norder < TOTAL) return false;
   return g_ticks >= TICKS;
 }
 
@@ -197,11 +167,11 @@ int main(void) {
 
   uv_loop_init(&g_loop);
   for (uint32_t i = 1; i < N; i++) {
-    g_rd[i].id = i;
-    g_rd[i].hash = fl_calloc(MAXBLOCKS, 32);
-    g_rd[i].order = fl_calloc(TOTAL, sizeof(uint64_t));
-    memcpy(g_rd[i].hash[0], g_net->genesis_hash, 32);
-    rd_open(&g_rd[i]);
+    fl_oh_reader_init(&g_rd[i], g_net, i, MAXBLOCKS);
+    g_seen[i].order = fl_calloc(TOTAL, sizeof(uint64_t));
+    g_rd[i].on_block = on_block;
+    g_rd[i].arg = &g_seen[i];
+    CHECK(fl_oh_reader_open(&g_rd[i], &g_loop) == FL_OK, "deliver stream on %u", i);
   }
   for (uint32_t i = 0; i < 2; i++) {
     fl_rpc_client_opts_t co = fl_oh_client_opts(g_net, i);
@@ -234,21 +204,21 @@ int main(void) {
           "# %u envelopes (%u to orderer 1 only) in %llu ms: delivered %zu/%zu/%zu by "
           "orderers 1-3; %llu blocks of view 0 before the censor was replaced, last view %llu; "
           "rare envelope broadcast -> delivered: max %llu ms, mean %llu ms\n",
-          g_next, nrare, (unsigned long long)(fl_oh_now_ms() - t1), g_rd[1].norder,
-          g_rd[2].norder, g_rd[3].norder, (unsigned long long)g_rd[1].view0_blocks,
-          (unsigned long long)g_rd[1].max_view, (unsigned long long)rare_max,
+          g_next, nrare, (unsigned long long)(fl_oh_now_ms() - t1), g_seen[1].norder,
+          g_seen[2].norder, g_seen[3].norder, (unsigned long long)g_seen[1].view0_blocks,
+          (unsigned long long)g_seen[1].max_view, (unsigned long long)rare_max,
           (unsigned long long)(rare_got ? rare_sum / rare_got : 0));
   printf("{\"test\":\"orderer_censor\",\"envelopes\":%u,\"rare\":%u,\"rare_delivered\":%u,"
          "\"rare_max_ms\":%llu,\"view0_blocks\":%llu,\"last_view\":%llu}\n",
          g_next, nrare, rare_got, (unsigned long long)rare_max,
-         (unsigned long long)g_rd[1].view0_blocks, (unsigned long long)g_rd[1].max_view);
+         (unsigned long long)g_seen[1].view0_blocks, (unsigned long long)g_seen[1].max_view);
   CHECK(g_refused == 0, "%u envelopes refused", g_refused);
   CHECK(rare_got == nrare, "only %u of the %u envelopes sent to orderer 1 alone were delivered "
         "(logs: FL_KEEP=1)", rare_got, nrare);
-  CHECK(all_delivered(), "delivered %zu/%zu/%zu of %u", g_rd[1].norder, g_rd[2].norder,
-        g_rd[3].norder, TOTAL);
-  CHECK(g_rd[1].view0_blocks > 0, "the censor ordered nothing in view 0");
-  CHECK(g_rd[1].max_view > 0, "no view change");
+  CHECK(all_delivered(), "delivered %zu/%zu/%zu of %u", g_seen[1].norder, g_seen[2].norder,
+        g_seen[3].norder, TOTAL);
+  CHECK(g_seen[1].view0_blocks > 0, "the censor ordered nothing in view 0");
+  CHECK(g_seen[1].max_view > 0, "no view change");
   CHECK(rare_max < RARE_LIMIT_MS, "a rare envelope took %llu ms (limit %u)",
         (unsigned long long)rare_max, RARE_LIMIT_MS);
   uint32_t starved = 0;
@@ -256,25 +226,23 @@ int main(void) {
   CHECK(starved >= 2, "only %u backups logged a starved request", starved);
   /* Same blocks, same order, each envelope exactly once. */
   for (uint32_t i = 2; i < N; i++) {
-    uint64_t h = g_rd[1].height < g_rd[i].height ? g_rd[1].height : g_rd[i].height;
-    for (uint64_t b = 1; b <= h; b++)
-      CHECK(memcmp(g_rd[1].hash[b], g_rd[i].hash[b], 32) == 0, "block %llu differs on 1 and %u",
-            (unsigned long long)b, i);
+    uint64_t b = fl_oh_reader_diverge(&g_rd[1], &g_rd[i]);
+    CHECK(b == 0, "block %llu differs on 1 and %u", (unsigned long long)b, i);
     for (size_t k = 0; k < TOTAL; k++)
-      CHECK(g_rd[1].order[k] == g_rd[i].order[k], "order differs at %zu on 1 and %u", k, i);
+      CHECK(g_seen[1].order[k] == g_seen[i].order[k], "order differs at %zu on 1 and %u", k, i);
   }
   uint8_t *seen = fl_calloc(TOTAL, 1);
   for (size_t k = 0; k < TOTAL; k++) {
-    CHECK(!seen[g_rd[1].order[k]], "envelope %llu delivered twice",
-          (unsigned long long)g_rd[1].order[k]);
-    seen[g_rd[1].order[k]] = 1;
+    CHECK(!seen[g_seen[1].order[k]], "envelope %llu delivered twice",
+          (unsigned long long)g_seen[1].order[k]);
+    seen[g_seen[1].order[k]] = 1;
   }
   fl_free(seen);
   fprintf(stderr, "# %u of 3 backups logged 'request starved'; orderers 1-3 agree on %llu blocks\n",
           starved, (unsigned long long)g_rd[1].height);
 
   for (uint32_t i = 0; i < N; i++) {
-    if (g_rd[i].c) fl_rpc_client_close(g_rd[i].c, NULL, NULL);
+    fl_oh_reader_close(&g_rd[i]); /* NULL-safe: reader 0 is never opened */
     if (g_bc[i]) fl_rpc_client_close(g_bc[i], NULL, NULL);
   }
   uv_run(&g_loop, UV_RUN_DEFAULT);
@@ -287,8 +255,8 @@ int main(void) {
   fl_free(g_sent_ms);
   fl_free(g_got_ms);
   for (uint32_t i = 1; i < N; i++) {
-    fl_free(g_rd[i].hash);
-    fl_free(g_rd[i].order);
+    fl_oh_reader_free(&g_rd[i]);
+    fl_free(g_seen[i].order);
   }
   g_net->keep = getenv("FL_KEEP") != NULL;
   fl_oh_net_free(g_net);

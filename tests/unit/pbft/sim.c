@@ -220,6 +220,8 @@ typedef struct rep_s {
   size_t nblocks, capblocks;
   uint8_t *txcount;    /* per request */
   uint32_t ndelivered; /* requests with txcount == 1 */
+  uint64_t synced;     /* blocks taken by backfill */
+  uint64_t *txblock;   /* per request: the height that delivered it first */
   blob_t *sent;        /* replay buffer */
   size_t nsent, capsent;
 } rep_t;
@@ -249,6 +251,8 @@ typedef struct sim_s {
   uint32_t npart;
   uint8_t (*gblock)[32];
   bool *gblock_set;
+  uint32_t **gtx;        /* request indexes of each delivered height */
+  uint32_t *ngtx;
   size_t gbcap;
   uint8_t (*gstate)[32];
   bool *gstate_set;
@@ -440,6 +444,30 @@ static void out_one(sim_t *s, rep_t *r, uint32_t to, const uint8_t *d, size_t n)
   }
 }
 
+/* The orderer's block sync: a replica whose machine delivered (or, after a
+ * state transfer by record, counts as delivered) blocks above its store's
+ * next height gets the blocks in between as correct replicas delivered them
+ * (a real orderer fetches them with Deliver and checks each). */
+static void backfill(sim_t *s, rep_t *r, uint64_t upto) {
+  while (r->nblocks < upto && !s->failed) {
+    uint64_t h = r->nblocks + 1;
+    if (h >= s->gbcap || !s->gblock_set[h]) return; /* nobody has it yet */
+    if (r->nblocks == r->capblocks) {
+      r->capblocks = r->capblocks ? r->capblocks * 2 : 64;
+      r->hash = fl_reallocarray(r->hash, r->capblocks, 32);
+    }
+    memcpy(r->hash[r->nblocks++], s->gblock[h], 32);
+    for (uint32_t i = 0; i < s->ngtx[h]; i++) {
+      uint32_t idx = s->gtx[h][i];
+      if (r->txcount[idx] == 0) r->txblock[idx] = h;
+      if (++r->txcount[idx] == 1) r->ndelivered++;
+      else if (r->txcount[idx] == 2 && h - r->txblock[idx] <= s->o->cfg.dedup_window)
+        fail(s, "replica %u synced tx-%06u twice", r->id, idx);
+    }
+    r->synced++;
+  }
+}
+
 static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
   bool correct = r->byz == SIM_HONEST;
   uint64_t h = a->block_number;
@@ -457,6 +485,7 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
            (unsigned long long)h);
     return;
   }
+  if (h > r->nblocks + 1 && s->o->retention) backfill(s, r, h - 1);
   if (h != r->nblocks + 1) {
     fail(s, "replica %u delivered block %llu after %zu", r->id,
          (unsigned long long)h, r->nblocks);
@@ -474,6 +503,10 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
       s->gblock = fl_reallocarray(s->gblock, nc, 32);
       s->gblock_set = fl_reallocarray(s->gblock_set, nc, sizeof(bool));
       memset(s->gblock_set + s->gbcap, 0, (nc - s->gbcap) * sizeof(bool));
+      s->gtx = fl_reallocarray(s->gtx, nc, sizeof(*s->gtx));
+      memset(s->gtx + s->gbcap, 0, (nc - s->gbcap) * sizeof(*s->gtx));
+      s->ngtx = fl_reallocarray(s->ngtx, nc, sizeof(*s->ngtx));
+      memset(s->ngtx + s->gbcap, 0, (nc - s->gbcap) * sizeof(*s->ngtx));
       s->gbcap = nc;
     }
     if (s->gblock_set[h] && memcmp(s->gblock[h], hh, 32) != 0) {
@@ -481,9 +514,12 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
            r->id, (unsigned long long)h);
       return;
     }
+    bool first = !s->gblock_set[h];
     memcpy(s->gblock[h], hh, 32);
     s->gblock_set[h] = true;
     if (h > s->res->blocks) s->res->blocks = h;
+    if (first) s->gtx[h] = fl_calloc(s->o->nreq ? s->o->nreq : 1, sizeof(uint32_t));
+    correct = first; /* only the first correct delivery records the tx list */
   }
   Fl__Common__Block *b =
       fl__common__block__unpack(NULL, a->bytes.len, a->bytes.data);
@@ -501,9 +537,15 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
     if (e->len > 7 && memcmp(e->data, "env:tx-", 7) == 0)
       memcpy(digits, e->data + 7, e->len - 7 < 6 ? e->len - 7 : 6);
     if (digits[0] != '\0' && sscanf(digits, "%6u", &idx) == 1 && idx < s->o->nreq) {
-      if (++r->txcount[idx] == 1) r->ndelivered++;
-      else if (r->txcount[idx] == 2 && correct)
-        fail(s, "replica %u delivered tx-%06u twice", r->id, idx);
+      if (++r->txcount[idx] == 1) {
+        r->ndelivered++;
+        r->txblock[idx] = h;
+      } else if (r->txcount[idx] == 2 && r->byz == SIM_HONEST &&
+                 h - r->txblock[idx] <= s->o->cfg.dedup_window) {
+        fail(s, "replica %u delivered tx-%06u twice (blocks %llu and %llu)", r->id, idx,
+             (unsigned long long)r->txblock[idx], (unsigned long long)h);
+      }
+      if (correct && s->ngtx[h] < s->o->nreq) s->gtx[h][s->ngtx[h]++] = idx;
     }
   }
   fl__common__block__free_unpacked(b, NULL);
@@ -558,7 +600,9 @@ static void apply(sim_t *s, rep_t *r, size_t limit) {
         if (a->seq > st->max_ckpt) st->max_ckpt = a->seq;
         break;
       case FL_PBFT_REC_COMMITTED:
-        if (a->seq != st->max_committed + 1 && a->seq > st->max_committed)
+        /* In seq order; past a pruned log, a snapshot starts further on. */
+        if (a->seq != st->max_committed + 1 && a->seq > st->max_committed &&
+            !s->o->retention)
           fail(s, "replica %u persisted COMMITTED %llu after %llu", r->id,
                (unsigned long long)a->seq, (unsigned long long)st->max_committed);
         blob_set(&st->committed[a->seq], a->bytes);
@@ -566,12 +610,17 @@ static void apply(sim_t *s, rep_t *r, size_t limit) {
         break;
       }
       break;
-    case FL_PBFT_ACT_TRUNCATE:
+    case FL_PBFT_ACT_TRUNCATE: {
       for (size_t q = 0; q <= a->seq && q < st->cap; q++) {
         blob_clear(&st->entry[q]);
         blob_clear(&st->prepared[q]);
       }
+      uint64_t top = a->seq < st->max_committed ? a->seq : st->max_committed;
+      if (s->o->retention && top > s->o->retention)
+        for (uint64_t q = 0; q < top - s->o->retention && q < st->cap; q++)
+          blob_clear(&st->committed[q]);
       break;
+    }
     case FL_PBFT_ACT_EXECUTE:
       on_execute(s, r, a);
       break;
@@ -581,6 +630,11 @@ static void apply(sim_t *s, rep_t *r, size_t limit) {
     }
   }
   fl_pbft_actions_clear(r->p);
+  if (s->o->retention && r->p && !s->failed) {
+    fl_pbft_info_t in;
+    fl_pbft_info(r->p, &in);
+    backfill(s, r, in.delivered_block);
+  }
 }
 
 static void rep_boot(sim_t *s, rep_t *r, bool restore) {
@@ -610,8 +664,9 @@ static void rep_boot(sim_t *s, rep_t *r, bool restore) {
     uint64_t lo = st->max_committed > cfg.dedup_window
                       ? st->max_committed - cfg.dedup_window + 1 : 1;
     for (uint64_t q = lo; rc == FL_OK && q <= st->max_committed; q++)
-      rc = fl_pbft_restore(r->p, FL_PBFT_REC_COMMITTED, q,
-                           FL_BUF(st->committed[q].d, st->committed[q].n));
+      if (st->committed[q].set) /* a snapshot leaves a gap below it */
+        rc = fl_pbft_restore(r->p, FL_PBFT_REC_COMMITTED, q,
+                             FL_BUF(st->committed[q].d, st->committed[q].n));
     if (rc != FL_OK) {
       fail(s, "replica %u restore: %s", r->id, fl_status_name(rc));
       return;
@@ -729,6 +784,7 @@ static void sim_free(sim_t *s) {
     store_free(&r->st);
     fl_free(r->hash);
     fl_free(r->txcount);
+    fl_free(r->txblock);
     for (size_t k = 0; k < r->nsent; k++) blob_clear(&r->sent[k]);
     fl_free(r->sent);
   }
@@ -737,6 +793,9 @@ static void sim_free(sim_t *s) {
   fl_free(s->cev);
   fl_free(s->gblock);
   fl_free(s->gblock_set);
+  for (size_t h = 0; h < s->gbcap; h++) fl_free(s->gtx ? s->gtx[h] : NULL);
+  fl_free(s->gtx);
+  fl_free(s->ngtx);
   fl_free(s->gstate);
   fl_free(s->gstate_set);
 }
@@ -768,7 +827,7 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
       s->cev[s->ncev - 1].to = i % o->route_every == 0 ? o->route_rare : o->route_main;
       continue;
     }
-    if (rng_below(&s->rng, 10) == 0)
+    if (rng_below(&s->rng, 10) == 0 && !o->single_submit)
       s->cev[s->ncev++] = (cev_t){.at = rng_below(&s->rng, span), .req = i,
                                   .to = (uint32_t)rng_below(&s->rng, s->n)};
   }
@@ -779,6 +838,7 @@ void sim_run(const sim_opts_t *o, sim_result_t *res) {
     r->sim = s;
     r->byz = o->byz[i];
     r->txcount = fl_calloc(o->nreq ? o->nreq : 1, 1);
+    r->txblock = fl_calloc(o->nreq ? o->nreq : 1, sizeof(*r->txblock));
     r->ops = sim_ops(i);
     r->ops.ctx = r;
     r->ops.sign = rep_sign;

@@ -11,7 +11,9 @@
  *   safety   - every correct replica delivers the same header hash at every
  *              block height and the same state digest at every seq; every
  *              delivered block verifies with >= 2f+1 orderer signatures;
- *              no replica delivers a tx id twice;
+ *              no replica delivers a tx id twice within dedup_window
+ *              blocks (further apart it is ordered again, as
+ *              docs/ordering.md section 10 says);
  *   liveness - once the network has healed, every submitted request is
  *              delivered exactly once by every correct replica before t_max.
  */
@@ -62,6 +64,16 @@ typedef struct sim_opts_s {
    * replica and no second copy. */
   uint32_t route_every, route_main, route_rare;
   bool no_retry;         /* clients never resubmit what nobody delivered */
+  bool single_submit;    /* no request is submitted a second time elsewhere
+                          * (with a small dedup_window, a late second copy
+                          * is ordered again, as docs/ordering.md section 10
+                          * says) */
+  /* Host pruning (0: keep everything): on TRUNCATE n, COMMITTED records
+   * below min(n, last record) - retention are deleted, as the orderer does
+   * with storage.committed_retention. A replica that then receives a block
+   * above its next height takes the blocks in between from what correct
+   * replicas delivered (the orderer's block sync). */
+  uint64_t retention;
   fl_pbft_config_t cfg;  /* n and self are filled in per replica */
 } sim_opts_t;
 
