@@ -293,7 +293,7 @@ void fl__pbft_forward_queued(fl_pbft_t *p, bool all) {
     }
 }
 
-/* Censorship (censor_timeout_ms, backups only, outside view changes): one
+/* Censorship (censor_timeout_ms, backups only): one
  * pass over the queued requests (those no pre-prepare carried yet). A
  * request held for half the censor timeout is multicast to every replica,
  * once per view: the others then hold it too, hand it to the primary and
@@ -305,7 +305,12 @@ void fl__pbft_forward_queued(fl_pbft_t *p, bool all) {
 void fl__pbft_starve_scan(fl_pbft_t *p) {
   p->starve_min = NEVER;
   uint64_t c = p->cfg.censor_timeout_ms;
-  if (c == 0 || p->in_vc || is_primary(p)) return;
+  /* During a view change too: a backup that voted alone (its ordinary
+   * timer fired in a lull of the censor's traffic) still hands what it
+   * holds to the others, whose own timers then bring them along. The
+   * deadline is not acted on meanwhile (request_deadline). In a view
+   * change p->view is the view asked for, whose primary we may be. */
+  if (c == 0 || (!p->in_vc && is_primary(p))) return;
   for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
     if (!r->relayed && r->starve_at - c / 2 <= p->now) relay_add(p, r);
     if (r->starve_at < p->starve_min) p->starve_min = r->starve_at;
