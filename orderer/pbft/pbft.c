@@ -221,35 +221,30 @@ static fl__pbft_preq_t *preq_add(fl_pbft_t *p, fl_buf_t env, fl_buf_t tx) {
   return r;
 }
 
-static void forward_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
-  /* During a view change nobody knows who will order: the request waits
-   * here and install() forwards every queued one to the new primary. */
-  if (p->in_vc) {
-    r->fwd_at = p->now;
-    return;
-  }
+/* Appends r to a Forward body being built (buf, *n requests in it); sends
+ * what is pending once it holds a batch's worth. */
+static void fwd_append(fl_pbft_t *p, fl_sbuf_t *buf, uint32_t *n, fl__pbft_preq_t *r) {
   fl_sbuf_t one = {0};
   fl__pbft_put_field(&one, 1, preq_env(r));
   fl__pbft_put_field(&one, 2, preq_tx(r));
-  fl__pbft_put_field(&p->fwdbuf, 1, fl_sbuf_view(&one));
+  fl__pbft_put_field(buf, 1, fl_sbuf_view(&one));
   fl_sbuf_free(&one);
-  r->fwd_at = p->now;
-  if (++p->nfwd >= p->cfg.batch_max_count ||
-      p->fwdbuf.len >= p->cfg.batch_max_bytes)
+  if (++*n >= p->cfg.batch_max_count || buf->len >= p->cfg.batch_max_bytes)
     fl__pbft_flush_forwards(p);
+}
+
+static void forward_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
+  r->fwd_at = p->now;
+  /* During a view change nobody knows who will order: the request waits
+   * here and install() forwards every queued one to the new primary. */
+  if (!p->in_vc) fwd_append(p, &p->fwdbuf, &p->nfwd, r);
 }
 
 /* Queues r for a multicast to every replica (the primary included). */
 static void relay_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
-  fl_sbuf_t one = {0};
-  fl__pbft_put_field(&one, 1, preq_env(r));
-  fl__pbft_put_field(&one, 2, preq_tx(r));
-  fl__pbft_put_field(&p->relaybuf, 1, fl_sbuf_view(&one));
-  fl_sbuf_free(&one);
   r->relayed = true;
   p->stats.requests_relayed++;
-  if (++p->nrelay >= p->cfg.batch_max_count || p->relaybuf.len >= p->cfg.batch_max_bytes)
-    fl__pbft_flush_forwards(p);
+  fwd_append(p, &p->relaybuf, &p->nrelay, r);
 }
 
 void fl__pbft_flush_forwards(fl_pbft_t *p) {
@@ -317,12 +312,15 @@ void fl__pbft_starve_scan(fl_pbft_t *p) {
   }
 }
 
-/* A new view: every held request gets a full censor timeout again and may
- * be relayed again (by the old view's rules it could not be ordered). */
-void fl__pbft_starve_reset(fl_pbft_t *p) {
+/* A new view: every held request's timers start again (request timer,
+ * forward, a full censor timeout) and it may be relayed again: by the old
+ * view's rules it could not be ordered. */
+void fl__pbft_restart_timers(fl_pbft_t *p) {
   uint64_t c = p->cfg.censor_timeout_ms;
   uint64_t at = c ? p->now + c : NEVER;
   for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
+    r->arrival = p->now;
+    r->fwd_at = 0;
     r->starve_at = at;
     r->relayed = false;
   }

@@ -541,7 +541,7 @@ void fl__pbft_emit_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
 void fl__pbft_exec_reset(fl_pbft_t *p);
 void fl__pbft_requeue_inflight(fl_pbft_t *p);
 void fl__pbft_blk_forget_upto(fl_pbft_t *p, uint64_t num);
-void fl__pbft_starve_reset(fl_pbft_t *p);
+void fl__pbft_restart_timers(fl_pbft_t *p);
 
 /* pbft_vc.c */
 void fl__pbft_start_vc(fl_pbft_t *p, uint64_t new_view);

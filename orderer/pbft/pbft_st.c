@@ -184,22 +184,55 @@ void fl__pbft_on_sreq(fl_pbft_t *p, fl__pbft_smsg_t *m) {
 
 /* ------------------------------------------------- install by record */
 
+/* The entries must be seqs first, first + 1, ...; returns the index of the
+ * last one whose digest we can check (the state transfer's target, or ps,
+ * the seq of the response's checkpoint proof), or -1 (counted: malformed,
+ * or rejected when nothing in it is proven, e.g. an answer to an older
+ * request). */
+static int64_t proven_end(fl_pbft_t *p, const fl__pbft_xentry_t *ents, uint32_t ne,
+                          uint64_t first, uint64_t ps) {
+  int64_t vp = -1;
+  for (uint32_t i = 0; i < ne; i++) {
+    if (ents[i].seq != first + i) {
+      p->stats.rx_malformed++;
+      return -1;
+    }
+    if (ents[i].seq == p->st.target || (ps != 0 && ents[i].seq == ps)) vp = (int64_t)i;
+  }
+  if (vp < 0) p->stats.rx_rejected++;
+  return vp;
+}
+
+/* Which of b's requests a seq kept: all but the dropped ones (*nkept of
+ * them). strict: NULL when a dropped index is out of range or repeated;
+ * otherwise such indexes are ignored. Free with fl_free. */
+static uint8_t *keep_mask(const fl__pbft_batch_t *b, const uint32_t *dropped, uint32_t ndropped,
+                          bool strict, uint32_t *nkept) {
+  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
+  memset(keep, 1, b->nreq);
+  *nkept = b->nreq;
+  for (uint32_t i = 0; i < ndropped; i++) {
+    if (dropped[i] < b->nreq && keep[dropped[i]]) {
+      keep[dropped[i]] = 0;
+      (*nkept)--;
+    } else if (strict) {
+      fl_free(keep);
+      return NULL;
+    }
+  }
+  return keep;
+}
+
 /* Adds the tx ids that seq kept (all of b's but the dropped ones) to the
  * at-most-once window, in seq's slot (which must be free). */
 static void dd_fill(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
                     const uint32_t *dropped, uint32_t ndropped) {
-  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
-  memset(keep, 1, b->nreq);
-  for (uint32_t i = 0; i < ndropped; i++)
-    if (dropped[i] < b->nreq) keep[dropped[i]] = 0;
+  uint32_t nk = 0;
+  uint8_t *keep = keep_mask(b, dropped, ndropped, false, &nk);
   fl__pbft_dd_t *dd = &p->dd[seq % p->D];
   size_t bytes = 0;
-  uint32_t nk = 0;
   for (uint32_t i = 0; i < b->nreq; i++)
-    if (keep[i]) {
-      bytes += b->reqs[i].tx_id.len;
-      nk++;
-    }
+    if (keep[i]) bytes += b->reqs[i].tx_id.len;
   if (nk > 0) {
     dd->seq = seq;
     dd->ids = fl_malloc(bytes);
@@ -229,17 +262,9 @@ static void dd_fill(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
 static bool rec_block_ok(fl_pbft_t *p, const fl__pbft_xentry_t *e, uint8_t head[DLEN],
                          uint64_t *num) {
   const fl__pbft_batch_t *b = e->batch;
-  uint8_t *keep = fl_calloc(b->nreq ? b->nreq : 1, 1);
-  memset(keep, 1, b->nreq);
-  uint32_t nkept = b->nreq;
-  bool ok = e->full;
-  for (uint32_t i = 0; ok && i < e->ndropped; i++) {
-    if (e->dropped[i] >= b->nreq || !keep[e->dropped[i]]) ok = false;
-    else {
-      keep[e->dropped[i]] = 0;
-      nkept--;
-    }
-  }
+  uint32_t nkept = 0;
+  uint8_t *keep = keep_mask(b, e->dropped, e->ndropped, true, &nkept);
+  bool ok = e->full && keep != NULL;
   if (ok && e->header == NULL) {
     ok = nkept == 0 && e->block_number == *num && memcmp(e->head, head, DLEN) == 0;
   } else if (ok) {
@@ -322,18 +347,8 @@ static void st_install(fl_pbft_t *p, fl__pbft_smsg_t *m, const fl__pbft_xentry_t
   uint32_t ne = m->u.sresp.nent;
   const fl__pbft_xentry_t *ents = m->u.sresp.ents;
   uint64_t first = base ? base->seq + 1 : p->last_exec + 1;
-  int64_t vp = -1;
-  for (uint32_t i = 0; i < ne; i++) {
-    if (ents[i].seq != first + i) {
-      p->stats.rx_malformed++;
-      return;
-    }
-    if (ents[i].seq == p->st.target || (ps != 0 && ents[i].seq == ps)) vp = (int64_t)i;
-  }
-  if (vp < 0) { /* an answer to an older request: nothing it proves */
-    p->stats.rx_rejected++;
-    return;
-  }
+  int64_t vp = proven_end(p, ents, ne, first, ps);
+  if (vp < 0) return;
   bool ok = base == NULL || base->full;
   uint8_t st[DLEN], head[DLEN];
   uint64_t num = base ? base->block_number : p->last_block;
@@ -419,19 +434,8 @@ void fl__pbft_on_sresp(fl_pbft_t *p, fl__pbft_smsg_t *m) {
     p->stats.rx_stale++;
     return;
   }
-  int64_t vp = -1;
-  for (uint32_t i = 0; i < ne; i++) {
-    if (ents[i].seq != ents[0].seq + i) {
-      p->stats.rx_malformed++;
-      return;
-    }
-    if (ents[i].seq == p->st.target || (ps != 0 && ents[i].seq == ps))
-      vp = (int64_t)i;
-  }
-  if (vp < 0) {
-    p->stats.rx_rejected++;
-    return;
-  }
+  int64_t vp = proven_end(p, ents, ne, ents[0].seq, ps);
+  if (vp < 0) return;
   uint8_t st[DLEN];
   memcpy(st, p->state, DLEN);
   for (int64_t i = 0; i <= vp; i++)

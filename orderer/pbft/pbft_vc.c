@@ -317,11 +317,7 @@ static void install(fl_pbft_t *p, fl__pbft_smsg_t *nv, const nvplan_t *pl) {
   }
   fl__pbft_requeue_inflight(p);
   p->blk_wait_since = p->now; /* the new view gets a full timeout */
-  for (fl__pbft_preq_t *r = p->queued.head; r; r = r->next) {
-    r->arrival = p->now;
-    r->fwd_at = 0;
-  }
-  fl__pbft_starve_reset(p);
+  fl__pbft_restart_timers(p);
   for (uint32_t k = 0; k < nv->u.nv.npp; k++) {
     fl__pbft_smsg_t *pp = nv->u.nv.pps[k];
     uint64_t s = pp->u.pp.seq;

@@ -496,6 +496,7 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
     r->hash = fl_reallocarray(r->hash, r->capblocks, 32);
   }
   memcpy(r->hash[r->nblocks++], hh, 32);
+  bool record = false; /* the first correct delivery of h records its tx ids */
   if (correct) {
     if (h >= s->gbcap) {
       size_t nc = s->gbcap ? s->gbcap : 64;
@@ -514,12 +515,11 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
            r->id, (unsigned long long)h);
       return;
     }
-    bool first = !s->gblock_set[h];
+    record = !s->gblock_set[h];
     memcpy(s->gblock[h], hh, 32);
     s->gblock_set[h] = true;
     if (h > s->res->blocks) s->res->blocks = h;
-    if (first) s->gtx[h] = fl_calloc(s->o->nreq ? s->o->nreq : 1, sizeof(uint32_t));
-    correct = first; /* only the first correct delivery records the tx list */
+    if (record) s->gtx[h] = fl_calloc(s->o->nreq ? s->o->nreq : 1, sizeof(uint32_t));
   }
   Fl__Common__Block *b =
       fl__common__block__unpack(NULL, a->bytes.len, a->bytes.data);
@@ -540,12 +540,12 @@ static void on_deliver(sim_t *s, rep_t *r, const fl_pbft_action_t *a) {
       if (++r->txcount[idx] == 1) {
         r->ndelivered++;
         r->txblock[idx] = h;
-      } else if (r->txcount[idx] == 2 && r->byz == SIM_HONEST &&
+      } else if (r->txcount[idx] == 2 && correct &&
                  h - r->txblock[idx] <= s->o->cfg.dedup_window) {
         fail(s, "replica %u delivered tx-%06u twice (blocks %llu and %llu)", r->id, idx,
              (unsigned long long)r->txblock[idx], (unsigned long long)h);
       }
-      if (correct && s->ngtx[h] < s->o->nreq) s->gtx[h][s->ngtx[h]++] = idx;
+      if (record && s->ngtx[h] < s->o->nreq) s->gtx[h][s->ngtx[h]++] = idx;
     }
   }
   fl__common__block__free_unpacked(b, NULL);
