@@ -470,12 +470,7 @@ int main(int argc, char **argv) {
   if (g_o.park_timeout) setenv("FEDLEDGER_BROADCAST_PARK_TIMEOUT", g_o.park_timeout, 1);
   fl_log_configure("warn");
   signal(SIGPIPE, SIG_IGN);
-  char bindir[1024];
-  if (g_o.bin_dir == NULL) {
-    const char *b = getenv("FL_BINARY_DIR");
-    snprintf(bindir, sizeof(bindir), "%s/bin", b ? b : "build");
-    g_o.bin_dir = bindir;
-  }
+  /* g_o.bin_dir NULL: the harness's default, $FL_BINARY_DIR/bin or build/bin. */
   /* The pool: enough for the offered load (or an upper bound of what this
    * machine can take) over warmup + seconds; a closed-loop run that drains
    * it ends early and says so. */

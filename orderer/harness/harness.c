@@ -235,11 +235,18 @@ fl_status_t fl_oh_net_new(const fl_oh_opts_t *o, fl_oh_net_t **out) {
       g_nets[k] = net;
       break;
     }
-  snprintf(net->bin_orderer, sizeof(net->bin_orderer), "%s/fedledger-orderer", o->bin_dir);
+  char bin_dir[400]; /* leaves room for the program names below */
+  if (o->bin_dir) {
+    snprintf(bin_dir, sizeof(bin_dir), "%s", o->bin_dir);
+  } else {
+    const char *b = getenv("FL_BINARY_DIR");
+    snprintf(bin_dir, sizeof(bin_dir), "%s/bin", b ? b : "build");
+  }
+  snprintf(net->bin_orderer, sizeof(net->bin_orderer), "%s/fedledger-orderer", bin_dir);
   /* Crypto material. */
   {
     char cli[512], cfg[512], outd[512], logp[512];
-    snprintf(cli, sizeof(cli), "%s/fedledger", o->bin_dir);
+    snprintf(cli, sizeof(cli), "%s/fedledger", bin_dir);
     const char *src = getenv("FL_SOURCE_DIR");
     snprintf(cfg, sizeof(cfg), "%s/crypto-config/crypto-config.yaml", src ? src : ".");
     snprintf(outd, sizeof(outd), "%s/pki", net->dir);

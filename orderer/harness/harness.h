@@ -33,7 +33,8 @@
 #define FL_OH_MAXN 16
 
 typedef struct fl_oh_opts_s {
-  const char *bin_dir;        /* holds fedledger and fedledger-orderer */
+  const char *bin_dir;        /* holds fedledger and fedledger-orderer; NULL:
+                                 $FL_BINARY_DIR/bin (ctest sets it), else build/bin */
   uint32_t n;                 /* replicas (3f+1) */
   bool verify;                /* broadcast.verify */
   uint32_t batch_max_count;   /* genesis pbft.batch_max_count; 0 = 500 */

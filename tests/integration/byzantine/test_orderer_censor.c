@@ -136,13 +136,10 @@ static bool all_delivered(void) {
 
 int main(void) {
   fl_log_configure("warn");
-  const char *bin = getenv("FL_BINARY_DIR");
   const char *byz = getenv("FL_ORDERER_BYZ_BIN");
   CHECK(byz != NULL, "FL_ORDERER_BYZ_BIN is not set (run through ctest)");
-  char bindir[512];
-  snprintf(bindir, sizeof(bindir), "%s/bin", bin ? bin : "build");
   uint64_t t0 = fl_oh_now_ms();
-  fl_oh_opts_t o = {.bin_dir = bindir, .n = N, .verify = true, .batch_max_count = 100,
+  fl_oh_opts_t o = {.n = N, .verify = true, .batch_max_count = 100,
                     .view_change_timeout_ms = 1000, .request_timeout = "1s",
                     .extra_yaml = "  censor_timeout: 3s\n", .log = getenv("FL_ORDERER_LOG"),
                     .nosync = true};

@@ -326,11 +326,8 @@ static void check_exactly_once(reader_t *r, uint32_t total) {
 
 int main(void) {
   fl_log_configure("warn");
-  const char *bin = getenv("FL_BINARY_DIR");
-  char bindir[512];
-  snprintf(bindir, sizeof(bindir), "%s/bin", bin ? bin : "build");
   uint64_t t0 = fl_oh_now_ms();
-  fl_oh_opts_t o = {.bin_dir = bindir, .n = N, .verify = true, .batch_max_count = 200,
+  fl_oh_opts_t o = {.n = N, .verify = true, .batch_max_count = 200,
                     .checkpoint_interval = 16, .view_change_timeout_ms = 1000,
                     .request_timeout = NULL /* the default, 1s */, .log = getenv("FL_ORDERER_LOG"),
                     /* kill -9 loses nothing the OS has; fsync on this shared

@@ -186,10 +186,7 @@ static void check_promtool(const char *body) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
-  const char *bin = getenv("FL_BINARY_DIR");
-  char bindir[512];
-  snprintf(bindir, sizeof(bindir), "%s/bin", bin ? bin : ".");
-  fl_oh_opts_t o = {.bin_dir = bindir, .n = N, .verify = true, .nosync = true, .ops = true,
+  fl_oh_opts_t o = {.n = N, .verify = true, .nosync = true, .ops = true,
                     .batch_max_count = 50};
   CHECK(fl_oh_net_new(&o, &g_net) == FL_OK, "network setup");
   for (uint32_t i = 0; i < N; i++) CHECK(fl_oh_start(g_net, i) == FL_OK, "start %u", i);

@@ -276,15 +276,12 @@ static void wait_parked_zero(uint32_t i, uint32_t timeout_ms) {
 
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
-  const char *bin = getenv("FL_BINARY_DIR");
-  char bindir[512];
-  snprintf(bindir, sizeof(bindir), "%s/bin", bin ? bin : ".");
   /* Inherited by the orderers (orderer.yaml overrides, docs/ordering.md):
    * a small replica, and a park timeout no client here should meet. */
   setenv("FEDLEDGER_BROADCAST_MAX_PENDING", "300", 1);
   setenv("FEDLEDGER_BROADCAST_MAX_PARKED", "20000", 1);
   setenv("FEDLEDGER_BROADCAST_PARK_TIMEOUT", "30s", 1);
-  fl_oh_opts_t o = {.bin_dir = bindir, .n = N, .verify = true, .nosync = true, .ops = true,
+  fl_oh_opts_t o = {.n = N, .verify = true, .nosync = true, .ops = true,
                     .batch_max_count = 100};
   CHECK(fl_oh_net_new(&o, &g_net) == FL_OK, "network setup");
   for (uint32_t k = 0; k < TOTAL; k++)

@@ -114,11 +114,8 @@ static void start3(void) {
 
 int main(void) {
   fl_log_configure("warn");
-  const char *bin = getenv("FL_BINARY_DIR");
-  char bindir[512];
-  snprintf(bindir, sizeof(bindir), "%s/bin", bin ? bin : "build");
   uint64_t t0 = fl_oh_now_ms();
-  fl_oh_opts_t o = {.bin_dir = bindir, .n = N, .verify = false, .batch_max_count = 10,
+  fl_oh_opts_t o = {.n = N, .verify = false, .batch_max_count = 10,
                     .checkpoint_interval = 8, .view_change_timeout_ms = 1000,
                     .extra_yaml = "  dedup_window: 32\n", .log = getenv("FL_ORDERER_LOG"),
                     .nosync = true};
