@@ -129,6 +129,29 @@ check "fl-round: overhead_ms and server_ms_ledger are numbers" \
   grep -qE '"overhead_ms":-?[0-9.]+,.*"server_ms_ledger":[0-9.]+,' <<<"$last"
 check "fl-round nodes ran under SCHED_IDLE" grep -q 'nodes under SCHED_IDLE' "$OUT/round.out"
 
+# The figures of docs/experiments.md section 5: the accuracy plot from the two
+# runs' curves, and fl-round-sweep (one run at 2 and at 3 clients, 1 round)
+# with its CSV, summary and overhead plot.
+plot=$SRC/bench/fl/plot.sh
+bash "$plot" accuracy "$OUT/acc.svg" "test" "$OUT/plain/job-curves.csv" \
+  "$OUT/ledger/job-curves.csv" 2>/dev/null
+check "accuracy plot written" grep -q '<svg' "$OUT/acc.svg"
+check "accuracy plot: a bad curves file is refused" \
+  bash -c "! bash '$plot' accuracy '$OUT/x.svg' t '$OUT/plain/job-curves.csv' '$OUT/none.csv' 2>/dev/null"
+t=$SECONDS
+bench_run fl-round-sweep "$OUT/sweep.out" fl-round-sweep --runs 1 --clients 2,3 --rounds 1 \
+  --dataset csv --csv "$OUT/data.csv" --columns label=label --model logreg --lr 0.05
+last=$(tail -n 1 "$OUT/sweep.out")
+check "sweep summary: 2 and 3 clients, one run each, no mismatch" grep -qE \
+  '^\{"bench":"fl-round-sweep","sizes":\[\{"clients":2,"runs":1,.*"mismatches":0\},\{"clients":3,"runs":1,.*"mismatches":0\}\]\}$' \
+  <<<"$last"
+check "sweep CSV: a header and 2 numeric rows" test "$(grep -cE \
+  '^[23],1,[0-9.]+,[0-9.]+,-?[0-9.]+,[0-9.]+,0$' "$OUT/fl-round-sweep/sweep.csv")" = 2
+check "sweep kept both summaries" test "$(grep -c '"bench":"fl-round"' \
+  "$OUT/fl-round-sweep/runs.jsonl")" = 2
+check "sweep overhead plot written" grep -q '<svg' "$OUT/fl-round-sweep/overhead.svg"
+check "sweep refuses a bad --runs" bash -c "! bash '$SRC/bench/run' fl-round-sweep --runs 0 2>/dev/null"
+
 echo "fl ledger test: $CHECKS checks passed, $FAILS failed"
 if ((FAILS)); then
   diff "$OUT/plain.rounds" "$OUT/ledger.rounds" | head -20
