@@ -194,6 +194,10 @@ static rocksdb_options_t *cf_options(rocksdb_options_t *base,
     rocksdb_options_set_blob_compression_type(opt, rocksdb_no_compression);
     rocksdb_options_set_enable_blob_gc(opt, 0);
   }
+  if (spec->transient) {
+    rocksdb_options_set_compression(opt, rocksdb_no_compression);
+    rocksdb_options_set_bottommost_compression(opt, rocksdb_no_compression);
+  }
   rocksdb_block_based_table_options_t *t = rocksdb_block_based_options_create();
   rocksdb_block_based_options_set_block_cache(t, cache);
   rocksdb_block_based_options_set_block_size(t, 16 * 1024);
@@ -219,6 +223,7 @@ static size_t name_add(char ***names, fl_kv_cf_spec_t **specs, size_t *n,
     if (strcmp((*names)[i], name) == 0) {
       (*specs)[i].bloom = (*specs)[i].bloom || want->bloom;
       (*specs)[i].large_values = (*specs)[i].large_values || want->large_values;
+      (*specs)[i].transient = (*specs)[i].transient || want->transient;
       return i;
     }
   }

@@ -76,6 +76,11 @@ typedef struct fl_kv_cf_spec_s {
    * CPU (docs/peer.md, "Ledger"). Switching it on for an existing CF is
    * fine: older values stay readable where they are. */
   bool large_values;
+  /* Records live briefly: most are deleted within minutes of being written
+   * (a replica log pruned at each checkpoint). No compression at any level:
+   * LZ4 at every flush and ZSTD at the bottom would spend CPU on bytes that
+   * are about to be dropped (docs/ordering.md section 15). */
+  bool transient;
 } fl_kv_cf_spec_t;
 
 /** Fault-injection modes (tests only). */

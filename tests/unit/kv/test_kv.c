@@ -278,6 +278,41 @@ static void test_large_values(void **state) {
   fl_free(v);
 }
 
+/* transient: that CF's SST files are written uncompressed, the others'
+ * with LZ4/ZSTD. 200 values of 4 KiB of one repeated byte: ~800 KiB as they
+ * are, a few KiB compressed. */
+static void test_transient(void **state) {
+  fixture_t *f = *state;
+  const fl_kv_cf_spec_t cfs[] = {{.name = "log", .transient = true}, {.name = "meta"}};
+  fl_kv_opts_t o = {.cfs = cfs, .ncfs = 2, .create_if_missing = true};
+  fl_kv_t *kv = NULL;
+  assert_int_equal(fl_kv_open(f->db, &o, &kv), FL_OK);
+  uint8_t v[4096];
+  memset(v, 'a', sizeof v);
+  uint64_t sst[2];
+  const char *names[2] = {"log", "meta"};
+  for (int c = 0; c < 2; c++) {
+    fl_kv_cf_t *cf = fl_kv_cf(kv, names[c]);
+    for (uint32_t i = 0; i < 200; i++) {
+      char key[16];
+      snprintf(key, sizeof key, "k%03u", i);
+      assert_int_equal(fl_kv_put(kv, cf, S(key), FL_BUF(v, sizeof v), false), FL_OK);
+    }
+    assert_int_equal(fl_kv_flush(kv), FL_OK);
+    int nf = 0;
+    sst[c] = dir_bytes(f->db, ".sst", &nf);
+  }
+  uint64_t log_bytes = sst[0], meta_bytes = sst[1] - sst[0];
+  assert_true(log_bytes >= 200u * sizeof v);
+  assert_true(meta_bytes < log_bytes / 10);
+  fl_sbuf_t got = {0};
+  assert_int_equal(fl_kv_get(kv, fl_kv_cf(kv, "log"), NULL, S("k007"), &got), FL_OK);
+  assert_int_equal(got.len, sizeof v);
+  assert_memory_equal(got.data, v, sizeof v);
+  fl_sbuf_free(&got);
+  fl_kv_close(kv);
+}
+
 /* ---- basic ----------------------------------------------------------- */
 
 static void test_open_put_get_reopen(void **state) {
@@ -1259,6 +1294,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(test_mem, setup, teardown),
       cmocka_unit_test_setup_teardown(test_memtable_budget, setup, teardown),
       cmocka_unit_test_setup_teardown(test_large_values, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_transient, setup, teardown),
       cmocka_unit_test_setup_teardown(test_perf, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
