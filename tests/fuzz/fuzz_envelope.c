@@ -11,7 +11,9 @@
  * response payload, endorsements; and the read-write set in the payload's
  * results), a CONFIG envelope as a NetworkConfig. The same input is also
  * fed to the SignedProposal decoder, which shares the header rules. Every
- * failure must come with a reason; nothing may crash or leak.
+ * failure must come with a reason; nothing may crash or leak. The strict
+ * scan fl_envelope_peek_tx_id may answer only where the decoder accepts,
+ * with the same tx id.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -71,8 +73,13 @@ static void transaction(const fl_envelope_t *e) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fl_envelope_t *e = NULL;
   const char *reason = NULL;
+  /* The orderer's fast check: a yes only where the decoder says yes, with
+   * the same tx id. */
+  char peek[FL_TXID_HEX_LEN + 1];
+  bool peeked = fl_envelope_peek_tx_id(data, size, peek);
   if (fl_envelope_decode(data, size, &e, &reason) == FL_OK) {
     check_header(&e->header);
+    check(!peeked || strcmp(peek, e->header.tx_id) == 0);
     check(e->payload.len > 0 && e->signature.len > 0);
     if (e->header.type == FL_HDR_ENDORSER_TX) {
       transaction(e);
@@ -95,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     fl_envelope_free(e);
   } else {
-    check(e == NULL && reason != NULL);
+    check(e == NULL && reason != NULL && !peeked);
   }
 
   fl_proposal_t *p = NULL;

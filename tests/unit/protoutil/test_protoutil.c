@@ -385,6 +385,99 @@ static void test_envelope_truncation(void **state) {
   fl_sbuf_free(&env);
 }
 
+/* fl_envelope_peek_tx_id must never say yes where fl_envelope_decode says
+ * no, or give another tx id. *n_yes counts its yes answers. */
+static void peek_agrees(const uint8_t *d, size_t n, int *n_yes) {
+  char a[FL_TXID_HEX_LEN + 1];
+  if (!fl_envelope_peek_tx_id(d, n, a)) return;
+  (*n_yes)++;
+  fl_envelope_t *e = NULL;
+  assert_int_equal(fl_envelope_decode(d, n, &e, NULL), FL_OK);
+  assert_string_equal(a, e->header.tx_id);
+  fl_envelope_free(e);
+}
+
+static void test_envelope_peek_tx_id(void **state) {
+  (void)state;
+  fl_sbuf_t env = {0}, cfg = {0};
+  char txid[65], a[65];
+  build_env(&W.client, "peek at me", &env, txid);
+  /* What the client library builds: answered, with the envelope's tx id. */
+  assert_true(fl_envelope_peek_tx_id(env.data, env.len, a));
+  assert_string_equal(a, txid);
+  assert_int_equal(fl_envelope_build(FL_HDR_CONFIG, "fedchannel", fl_sbuf_view(&W.client.sid),
+                                     W.client.key, FL_BUF_STR("cfg"), &cfg, txid), FL_OK);
+  assert_true(fl_envelope_peek_tx_id(cfg.data, cfg.len, a));
+  assert_string_equal(a, txid);
+  assert_false(fl_envelope_peek_tx_id(NULL, 0, a));
+  assert_false(fl_envelope_peek_tx_id(env.data, env.len, NULL));
+
+  /* Every prefix, and every single-bit flip of every byte: never a yes that
+   * the decoder refuses or answers differently. A flip in the tx id, nonce or
+   * creator must never be answered. */
+  int yes = 0;
+  for (size_t k = 0; k < env.len; k++) peek_agrees(env.data, k, &yes);
+  assert_int_equal(yes, 0);
+  int flipped_yes = 0;
+  for (size_t k = 0; k < env.len; k++)
+    for (int bit = 0; bit < 8; bit++) {
+      env.data[k] ^= (uint8_t)(1u << bit);
+      peek_agrees(env.data, env.len, &flipped_yes);
+      env.data[k] ^= (uint8_t)(1u << bit);
+    }
+  /* Flips in the signature and payload data leave a decodable envelope with
+   * the same tx id (the signature is not the decoder's business): those are
+   * answered; the others are not. */
+  assert_true(flipped_yes > 0 && (size_t)flipped_yes < env.len * 8);
+  char own_id[65];
+  build_env(&W.client, "peek at me", &env, own_id);
+  long off = find(fl_sbuf_view(&env), own_id, FL_TXID_HEX_LEN);
+  assert_true(off > 0);
+  uint8_t was = env.data[off];
+  env.data[off] = was == '0' ? '1' : '0';
+  assert_false(fl_envelope_peek_tx_id(env.data, env.len, a));
+  env.data[off] = was;
+  assert_true(fl_envelope_peek_tx_id(env.data, env.len, a));
+
+  /* Not canonical, still valid: an unknown field (17, a varint) or a second
+   * signature field after the envelope. The decoder takes both (protobuf
+   * keeps unknown fields; the last value of a field wins); the scan leaves
+   * them to it. */
+  fl_sbuf_t odd = {0};
+  fl_sbuf_append(&odd, env.data, env.len);
+  const uint8_t unknown[] = {0x88, 0x01, 0x05};
+  fl_sbuf_append(&odd, unknown, sizeof unknown);
+  assert_false(fl_envelope_peek_tx_id(odd.data, odd.len, a));
+  fl_envelope_t *e = NULL;
+  assert_int_equal(fl_envelope_decode(odd.data, odd.len, &e, NULL), FL_OK);
+  assert_string_equal(e->header.tx_id, own_id);
+  fl_envelope_free(e);
+  odd.len = env.len;
+  const uint8_t sig2[] = {0x12, 0x02, 0x30, 0x00};
+  fl_sbuf_append(&odd, sig2, sizeof sig2);
+  assert_false(fl_envelope_peek_tx_id(odd.data, odd.len, a));
+  assert_int_equal(fl_envelope_decode(odd.data, odd.len, &e, NULL), FL_OK);
+  fl_envelope_free(e);
+
+  /* Random bytes: never a yes (a random string is no envelope). */
+  uint64_t x = 0x9e3779b97f4a7c15u;
+  uint8_t rnd[512];
+  int ryes = 0;
+  for (int i = 0; i < 2000; i++) {
+    for (size_t k = 0; k < sizeof rnd; k++) {
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      rnd[k] = (uint8_t)x;
+    }
+    peek_agrees(rnd, (size_t)(x % sizeof rnd), &ryes);
+  }
+  assert_int_equal(ryes, 0);
+  fl_sbuf_free(&odd);
+  fl_sbuf_free(&cfg);
+  fl_sbuf_free(&env);
+}
+
 /* ------------------------------------------------------------------ blocks */
 
 static fl_block_t *make_block(uint64_t num, const uint8_t *prev, size_t nenv,
@@ -1264,6 +1357,7 @@ int main(void) {
       cmocka_unit_test(test_envelope_roundtrip),
       cmocka_unit_test(test_envelope_tamper),
       cmocka_unit_test(test_envelope_truncation),
+      cmocka_unit_test(test_envelope_peek_tx_id),
       cmocka_unit_test(test_block_roundtrip),
       cmocka_unit_test(test_block_signatures),
       cmocka_unit_test(test_block_chain),
