@@ -106,7 +106,7 @@ static bool wscan(const uint8_t *p, size_t n, uint32_t max, const uint8_t *types
   memset(fields, 0, max * sizeof *fields);
   size_t off = 0;
   while (off < n) {
-    wfield_t f;
+    wfield_t f = {0};
     if (!wnext(p, n, &off, &f) || f.num > max || f.type != types[f.num - 1] ||
         fields[f.num - 1].num != 0)
       return false;
