@@ -589,9 +589,18 @@ static const char *const known_keys[] = {
     "broadcast.park_timeout", "broadcast.check_transaction", "pbft.request_timeout",
     "pbft.unreachable_timeout", "pbft.resend", "pbft.max_inflight", "pbft.dedup_window",
     "pbft.busy_inflight", "pbft.busy_batch_timeout", "pbft.cut_when_idle", "pbft.censor_timeout",
+    "pbft.forward_interval",
     "operations.host",
     "operations.port", "operations.stuck_view_change", "rpc.max_message_bytes", NULL};
 
+
+/* "KEY (V ms) must be RULE pbft.request_timeout (T ms)": a timing setting
+ * out of its bound relative to the request timeout. */
+static char *timeout_bound_err(const char *key, uint64_t v_ms, const char *rule,
+                               uint64_t request_timeout_ms) {
+  return fl_sprintf("%s (%llu ms) must be %s pbft.request_timeout (%llu ms)", key,
+                    (unsigned long long)v_ms, rule, (unsigned long long)request_timeout_ms);
+}
 static fl_status_t load_config(fl__node_t *n, const char *path) {
   char *err = NULL;
   fl_status_t rc = fl_config_load(path, NULL, &n->cfg, &err);
@@ -643,10 +652,8 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
   if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.censor_timeout", &dflt,
                                       &n->censor_timeout_ms, &err)) < 0) goto fail;
   if (n->censor_timeout_ms != 0 && n->censor_timeout_ms < n->request_timeout_ms) {
-    err = fl_sprintf("pbft.censor_timeout (%llu ms) must be 0 (off) or at least "
-                     "pbft.request_timeout (%llu ms)",
-                     (unsigned long long)n->censor_timeout_ms,
-                     (unsigned long long)n->request_timeout_ms);
+    err = timeout_bound_err("pbft.censor_timeout", n->censor_timeout_ms, "0 (off) or at least",
+                            n->request_timeout_ms);
     rc = FL_ECONFIG;
     goto fail;
   }
@@ -664,6 +671,15 @@ static fl_status_t load_config(fl__node_t *n, const char *path) {
                                       &n->busy_timeout_ms, &err)) < 0) goto fail;
   if ((rc = fl_config_get_bool(n->cfg, NULL, "pbft.cut_when_idle", &dtrue, &n->cut_when_idle,
                                 &err)) < 0) goto fail;
+  dflt = 5;
+  if ((rc = fl_config_get_duration_ms(n->cfg, NULL, "pbft.forward_interval", &dflt,
+                                      &n->forward_interval_ms, &err)) < 0) goto fail;
+  if (n->forward_interval_ms > n->request_timeout_ms / 4) {
+    err = timeout_bound_err("pbft.forward_interval", n->forward_interval_ms,
+                            "at most a quarter of", n->request_timeout_ms);
+    rc = FL_ECONFIG;
+    goto fail;
+  }
   dflt = 16;
   if ((rc = fl_config_get_uint64(n->cfg, NULL, "pbft.max_inflight", 1, 100000, &dflt, &u, &err)) < 0) goto fail;
   n->max_inflight = (uint32_t)u;
@@ -971,6 +987,7 @@ static fl_status_t start_pbft(fl__node_t *n) {
   c.max_inflight = n->max_inflight < w ? n->max_inflight : w;
   c.busy_inflight = n->busy_inflight;
   c.busy_timeout_ms = n->busy_timeout_ms;
+  c.forward_interval_ms = n->forward_interval_ms;
   c.cut_when_idle = n->cut_when_idle;
   c.dedup_window = n->dedup_window;
   c.base_block_number = 0;

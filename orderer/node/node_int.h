@@ -159,6 +159,7 @@ struct fl__node_s {
   uint32_t dedup_window; /* pbft.dedup_window: seqs whose tx ids stay refused */
   uint32_t busy_inflight;       /* pbft.busy_inflight (adaptive batching) */
   uint64_t busy_timeout_ms;     /* pbft.busy_batch_timeout */
+  uint64_t forward_interval_ms; /* pbft.forward_interval */
   bool cut_when_idle;           /* pbft.cut_when_idle */
   size_t max_msg;
   /* network and identity */

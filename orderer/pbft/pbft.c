@@ -221,6 +221,8 @@ static fl__pbft_preq_t *preq_add(fl_pbft_t *p, fl_buf_t env, fl_buf_t tx) {
   return r;
 }
 
+static void flush_forwards(fl_pbft_t *p, bool force);
+
 /* Appends r to a Forward body being built (buf, *n requests in it); sends
  * what is pending once it holds a batch's worth. */
 static void fwd_append(fl_pbft_t *p, fl_sbuf_t *buf, uint32_t *n, fl__pbft_preq_t *r) {
@@ -230,7 +232,7 @@ static void fwd_append(fl_pbft_t *p, fl_sbuf_t *buf, uint32_t *n, fl__pbft_preq_
   fl__pbft_put_field(buf, 1, fl_sbuf_view(&one));
   fl_sbuf_free(&one);
   if (++*n >= p->cfg.batch_max_count || buf->len >= p->cfg.batch_max_bytes)
-    fl__pbft_flush_forwards(p);
+    flush_forwards(p, true);
 }
 
 static void forward_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
@@ -247,7 +249,16 @@ static void relay_add(fl_pbft_t *p, fl__pbft_preq_t *r) {
   fwd_append(p, &p->relaybuf, &p->nrelay, r);
 }
 
-void fl__pbft_flush_forwards(fl_pbft_t *p) {
+/* When the Forward being built may leave (forward_interval_ms after the
+ * last one; at once with pacing off or during a view change). */
+static uint64_t forward_due(const fl_pbft_t *p) {
+  if (p->cfg.forward_interval_ms == 0 || p->in_vc) return 0;
+  return p->fwd_sent_at + p->cfg.forward_interval_ms;
+}
+
+/* Sends the relays, and the Forward being built if it is due (or full:
+ * force). */
+static void flush_forwards(fl_pbft_t *p, bool force) {
   if (p->relaybuf.len > 0) {
     fl_sbuf_t msg = {0};
     fl__pbft_put_field(&msg, FL_PBFT_MSG_FORWARD, fl_sbuf_view(&p->relaybuf));
@@ -255,7 +266,7 @@ void fl__pbft_flush_forwards(fl_pbft_t *p) {
     p->relaybuf.len = 0;
     p->nrelay = 0;
   }
-  if (p->fwdbuf.len == 0) return;
+  if (p->fwdbuf.len == 0 || (!force && forward_due(p) > p->now)) return;
   /* Forwards queued before a view change began go to everyone: nobody
    * knows who will order them, and every replica's timer then watches. */
   uint32_t to = p->in_vc ? FL_PBFT_TO_ALL : fl__pbft_primary(p, p->view);
@@ -263,10 +274,13 @@ void fl__pbft_flush_forwards(fl_pbft_t *p) {
     fl_sbuf_t msg = {0};
     fl__pbft_put_field(&msg, FL_PBFT_MSG_FORWARD, fl_sbuf_view(&p->fwdbuf));
     send_unkept(p, to, &msg);
+    p->fwd_sent_at = p->now;
   }
   p->fwdbuf.len = 0;
   p->nfwd = 0;
 }
+
+void fl__pbft_flush_forwards(fl_pbft_t *p) { flush_forwards(p, false); }
 
 /* Hands queued requests to the primary again: all of them (after a new
  * view is installed), or those whose last forward is older than
@@ -2007,7 +2021,12 @@ fl_status_t fl_pbft_tick(fl_pbft_t *p, uint64_t now_ms) {
 uint64_t fl_pbft_next_deadline(const fl_pbft_t *p) {
   if (!p->started) return NEVER;
   uint64_t t = p->status_at;
-  if (p->fwdbuf.len || p->relaybuf.len) t = p->now;
+  if (p->relaybuf.len) t = p->now;
+  if (p->fwdbuf.len) {
+    uint64_t due = forward_due(p);
+    if (due < p->now) due = p->now;
+    if (due < t) t = due;
+  }
   uint64_t r = request_deadline(p);
   if (r < t) t = r;
   if (p->in_vc && p->vc_deadline < t) t = p->vc_deadline;

@@ -146,6 +146,13 @@ typedef struct fl_pbft_config_s {
    * executing other requests (which restarts the ordinary request timer).
    * At least request_timeout_ms. */
   uint64_t censor_timeout_ms;
+  /* Forward pacing (0 = off, the default): a backup sends its requests to
+   * the primary at most once per forward_interval_ms (a full batch's worth
+   * goes at once). An idle link sends at once, so a lone request waits for
+   * nothing; under load the requests of several loop turns share one
+   * signed FORWARD, whose signature costs the sender a sign and the primary
+   * a verify whatever it carries. */
+  uint64_t forward_interval_ms;
 } fl_pbft_config_t;
 
 /** Returns the defaults (docs/ordering.md, "Parameters"); n = 4, self = 0. */

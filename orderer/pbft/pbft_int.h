@@ -463,6 +463,7 @@ struct fl_pbft_s {
   fl__pbft_map_t inflight;     /* tx id -> seq of an accepted pre-prepare */
   fl_sbuf_t fwdbuf;            /* Forward body being built */
   uint32_t nfwd;
+  uint64_t fwd_sent_at;        /* when the last FORWARD to the primary left */
   fl_sbuf_t relaybuf;          /* Forward body to every replica (relay) */
   uint32_t nrelay;
   uint64_t starve_min;         /* earliest starve_at of a queued request (a

@@ -413,6 +413,7 @@ node_case orderer identity-of-other-orderer "own certificate differs from the ge
 LEDGER_OK=1 node_case orderer tls-key-mismatch "key values mismatch" 's|orderer0.example.com/tls/server.key|orderer1.example.com/tls/server.key|'
 node_case orderer duration-not-duration "pbft.request_timeout: expected a duration" '$a\pbft:\n  request_timeout: banana'
 node_case orderer censor-below-request-timeout "pbft.censor_timeout \\(500 ms\\) must be 0 \\(off\\) or at least pbft.request_timeout \\(1000 ms\\)" '$a\pbft:\n  censor_timeout: 500ms'
+node_case orderer forward-interval-too-long "pbft.forward_interval \\(300 ms\\) must be at most a quarter of pbft.request_timeout \\(1000 ms\\)" '$a\pbft:\n  forward_interval: 300ms'
 node_case orderer max-message-huge "rpc.max_message_bytes: expected an integer between 0 and 1073741824" '$a\rpc:\n  max_message_bytes: 99999999999'
 node_case orderer port-out-of-range "general.listen_port: expected an integer between 0 and 65535, got '70000'" 's/  id: 0/  id: 0\n  listen_port: 70000/'
 node_case orderer env-override-bad "env FEDLEDGER_GENERAL_ID: expected an integer" 's/^$//' FEDLEDGER_GENERAL_ID=zz

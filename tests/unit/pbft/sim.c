@@ -774,6 +774,8 @@ void sim_opts_random(uint32_t n, uint64_t seed, sim_opts_t *o) {
   /* Seeds 4-7 mod 8 drop redundant votes unverified (the orderer host's
    * cs_take_needed): every other scenario meets both hosts. */
   o->skip_redundant = (seed / 4) % 2 == 1;
+  /* Seeds 8-15 mod 16 pace forwards (the orderer does: 5 ms by default). */
+  if ((seed / 8) % 2 == 1) c.forward_interval_ms = 5;
   o->cfg = c;
 }
 
