@@ -1299,6 +1299,27 @@ void fl__pbft_blk_forget_upto(fl_pbft_t *p, uint64_t num) {
   }
 }
 
+void fl__pbft_dd_store(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
+                       const uint8_t *keep, uint32_t nkept, size_t idbytes) {
+  if (nkept == 0) return;
+  fl__pbft_dd_t *dd = &p->dd[seq % p->D];
+  dd->seq = seq;
+  dd->ids = fl_malloc(idbytes);
+  dd->lens = fl_calloc(nkept, sizeof(*dd->lens));
+  size_t off = 0;
+  for (uint32_t i = 0; i < b->nreq; i++) {
+    if (!keep[i]) continue;
+    fl_buf_t tx = b->reqs[i].tx_id;
+    memcpy(dd->ids + off, tx.data, tx.len);
+    bool existed = false;
+    fl__pbft_slot_t *sl = fl__pbft_map_put(&p->ddmap, dd->ids + off, tx.len, &existed);
+    sl->val = seq;
+    sl->key = dd->ids + off;
+    dd->lens[dd->n++] = (uint32_t)tx.len;
+    off += tx.len;
+  }
+}
+
 bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
                       fl__pbft_batch_t *b, const fl__pbft_sig_t *sigs,
                       uint32_t nsig) {
@@ -1329,21 +1350,8 @@ bool fl__pbft_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
     nkept++;
     idbytes += tx.len;
   }
-  if (nkept > 0) { /* re-point the map's keys at our own copies */
-    dd->seq = seq;
-    dd->ids = fl_malloc(idbytes);
-    dd->lens = fl_calloc(nkept, sizeof(*dd->lens));
-    size_t off = 0;
-    for (uint32_t i = 0; i < b->nreq; i++) {
-      if (!keep[i]) continue;
-      fl_buf_t tx = b->reqs[i].tx_id;
-      memcpy(dd->ids + off, tx.data, tx.len);
-      fl__pbft_slot_t *sl = fl__pbft_map_get(&p->ddmap, tx.data, tx.len);
-      sl->key = dd->ids + off;
-      dd->lens[dd->n++] = (uint32_t)tx.len;
-      off += tx.len;
-    }
-  }
+  /* Re-point the map's keys at the window's own copies. */
+  fl__pbft_dd_store(p, seq, b, keep, nkept, idbytes);
 
   fl__pbft_chain(p, p->state, seq, b->digest);
 

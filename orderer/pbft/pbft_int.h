@@ -535,6 +535,12 @@ void fl__pbft_forward_queued(fl_pbft_t *p, bool all);
 void fl__pbft_flush_forwards(fl_pbft_t *p);
 void fl__pbft_starve_scan(fl_pbft_t *p);
 void fl__pbft_dd_evict(fl_pbft_t *p, fl__pbft_dd_t *s);
+/* Records the kept requests of b (keep[i], nkept of them, idbytes of tx
+ * ids) as executed at seq: copies their tx ids into the window slot
+ * dd[seq % D] (evicted by the caller) and points the at-most-once map's
+ * entries (added if missing) at those copies. */
+void fl__pbft_dd_store(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
+                       const uint8_t *keep, uint32_t nkept, size_t idbytes);
 void fl__pbft_forget_batch(fl_pbft_t *p, const fl__pbft_batch_t *b, uint64_t seq);
 void fl__pbft_emit_execute(fl_pbft_t *p, uint64_t seq, uint64_t view,
                            const uint8_t batch_digest[DLEN], uint64_t block, uint32_t nkept,

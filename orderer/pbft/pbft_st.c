@@ -229,27 +229,10 @@ static void dd_fill(fl_pbft_t *p, uint64_t seq, const fl__pbft_batch_t *b,
                     const uint32_t *dropped, uint32_t ndropped) {
   uint32_t nk = 0;
   uint8_t *keep = keep_mask(b, dropped, ndropped, false, &nk);
-  fl__pbft_dd_t *dd = &p->dd[seq % p->D];
   size_t bytes = 0;
   for (uint32_t i = 0; i < b->nreq; i++)
     if (keep[i]) bytes += b->reqs[i].tx_id.len;
-  if (nk > 0) {
-    dd->seq = seq;
-    dd->ids = fl_malloc(bytes);
-    dd->lens = fl_calloc(nk, sizeof(*dd->lens));
-    size_t off = 0;
-    for (uint32_t i = 0; i < b->nreq; i++) {
-      if (!keep[i]) continue;
-      fl_buf_t tx = b->reqs[i].tx_id;
-      memcpy(dd->ids + off, tx.data, tx.len);
-      bool existed = false;
-      fl__pbft_slot_t *sl = fl__pbft_map_put(&p->ddmap, dd->ids + off, tx.len, &existed);
-      sl->val = seq;
-      sl->key = dd->ids + off;
-      dd->lens[dd->n++] = (uint32_t)tx.len;
-      off += tx.len;
-    }
-  }
+  fl__pbft_dd_store(p, seq, b, keep, nk, bytes);
   fl_free(keep);
 }
 
