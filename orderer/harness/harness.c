@@ -633,6 +633,20 @@ void fl_oh_reader_free(fl_oh_reader_t *r) {
   r->hash = NULL;
 }
 
+uint32_t fl_oh_shutdown(fl_oh_net_t *net, uv_loop_t *loop, fl_oh_reader_t *rd,
+                        fl_rpc_client_t **bc, uint32_t n) {
+  for (uint32_t i = 0; i < n; i++) {
+    if (rd) fl_oh_reader_close(&rd[i]);
+    if (bc && bc[i]) fl_rpc_client_close(bc[i], NULL, NULL);
+  }
+  uv_run(loop, UV_RUN_DEFAULT);
+  uint32_t unclean = 0;
+  for (uint32_t i = 0; i < net->n; i++)
+    if (fl_oh_signal(net, i, SIGTERM) != FL_OK) unclean |= 1u << i;
+  uv_loop_close(loop);
+  return unclean;
+}
+
 uint64_t fl_oh_reader_diverge(const fl_oh_reader_t *a, const fl_oh_reader_t *b) {
   uint64_t h = a->height < b->height ? a->height : b->height;
   for (uint64_t k = 1; k <= h; k++)

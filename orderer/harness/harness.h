@@ -155,6 +155,14 @@ void fl_oh_reader_free(fl_oh_reader_t *r);
  *  different header hashes, or 0 when they agree. */
 uint64_t fl_oh_reader_diverge(const fl_oh_reader_t *a, const fl_oh_reader_t *b);
 
+/** Ends a test's network: closes n readers (rd may be NULL) and n Broadcast
+ *  clients (bc may be NULL, NULL entries are skipped), runs loop until the
+ *  closes are done, stops every orderer of net with SIGTERM (fl_oh_signal)
+ *  and closes loop. Returns a bitmask of the replicas that did not exit
+ *  cleanly: 0 when all did. net itself is left to fl_oh_net_free. */
+uint32_t fl_oh_shutdown(fl_oh_net_t *net, uv_loop_t *loop, fl_oh_reader_t *rd,
+                        fl_rpc_client_t **bc, uint32_t n);
+
 /** Runs loop until pred(arg) or timeout_ms (a 20 ms timer keeps it waking);
  *  returns pred(arg). */
 bool fl_oh_run_until(uv_loop_t *loop, bool (*pred)(void *), void *arg, uint32_t timeout_ms);

@@ -238,14 +238,8 @@ int main(void) {
   fprintf(stderr, "# %u of 3 backups logged 'request starved'; orderers 1-3 agree on %llu blocks\n",
           starved, (unsigned long long)g_rd[1].height);
 
-  for (uint32_t i = 0; i < N; i++) {
-    fl_oh_reader_close(&g_rd[i]); /* NULL-safe: reader 0 is never opened */
-    if (g_bc[i]) fl_rpc_client_close(g_bc[i], NULL, NULL);
-  }
-  uv_run(&g_loop, UV_RUN_DEFAULT);
-  for (uint32_t i = 0; i < N; i++)
-    CHECK(fl_oh_signal(g_net, i, SIGTERM) == FL_OK, "orderer %u: no clean exit on SIGTERM", i);
-  uv_loop_close(&g_loop);
+  uint32_t unclean = fl_oh_shutdown(g_net, &g_loop, g_rd, g_bc, N);
+  CHECK(unclean == 0, "orderers without a clean exit on SIGTERM: mask 0x%x", unclean);
   for (uint32_t k = 0; k < TOTAL; k++) fl_sbuf_free(&g_env[k]);
   fl_free(g_env);
   fl_free(g_rare);
