@@ -20,7 +20,7 @@
 #include "common/base/alloc.h"
 #include "common/base/log.h"
 #include "common/client/client.h"
-#include "common/client/pb.h"
+#include "common/protoutil/pb.h"
 #include "common/crypto/hash.h"
 #include "common/net/rpc.h"
 #include "common/protoutil/proposal.h"

@@ -7,6 +7,7 @@
 #include "common/base/alloc.h"
 #include "common/base/log.h"
 #include "common/protoutil/envelope.h"
+#include "common/protoutil/pb.h"
 #include "common/protoutil/protoutil_int.h"
 
 fl_status_t fl_envelope_build_with_header(const fl_header_t *hdr,
@@ -61,87 +62,52 @@ fl_status_t fl_envelope_build(fl_header_type_t type, const char *channel,
 
 /* ---- fl_envelope_peek_tx_id: a strict wire scan ----------------------- */
 
-/* One field of a message: its number, wire type and value (a varint, or the
- * bytes of a length-delimited field). */
-typedef struct wfield_s {
-  uint32_t num, type;
-  uint64_t v;    /* varint: the value; length-delimited: the length */
-  int vlen;      /* varint: its encoded length in bytes */
-  const uint8_t *p;
-} wfield_t;
-
-static bool wvarint(const uint8_t *p, size_t n, size_t *off, uint64_t *v, int *vlen) {
-  uint64_t x = 0;
-  for (int i = 0; i < 10 && *off < n; i++) {
-    uint8_t b = p[(*off)++];
-    x |= (uint64_t)(b & 0x7f) << (7 * i);
-    if ((b & 0x80) == 0) {
-      *v = x;
-      if (vlen) *vlen = i + 1;
-      return true;
-    }
-  }
-  return false;
-}
-
-/* The next field of p[0..n) from *off; false at the end or on anything but a
- * varint or length-delimited field with a number in 1..15. */
-static bool wnext(const uint8_t *p, size_t n, size_t *off, wfield_t *f) {
-  uint64_t tag;
-  if (*off >= n || !wvarint(p, n, off, &tag, NULL) || tag > 0xffffffffu) return false;
-  f->num = (uint32_t)(tag >> 3);
-  f->type = (uint32_t)(tag & 7);
-  if (f->num == 0 || f->num > 15) return false;
-  if (f->type == 0) return wvarint(p, n, off, &f->v, &f->vlen);
-  if (f->type != 2 || !wvarint(p, n, off, &f->v, NULL) || f->v > n - *off) return false;
-  f->p = p + *off;
-  *off += (size_t)f->v;
-  return true;
-}
-
-/* Scans p[0..n) as fields 1..max, each at most once, each of the wire type
- * types[num - 1] (0 varint, 2 length-delimited); false on anything else. */
-static bool wscan(const uint8_t *p, size_t n, uint32_t max, const uint8_t *types,
-                  wfield_t *fields /* [max], .p NULL and .num 0 when absent */) {
+/* Reads msg as fields 1..max, each at most once and of the wire type
+ * types[num - 1] (0 varint, 2 length-delimited), into fields[] (.field 0
+ * when absent); false on anything else. */
+static bool wscan(fl_buf_t msg, uint32_t max, const uint8_t *types,
+                  fl__pb_field_t *fields /* [max] */) {
   memset(fields, 0, max * sizeof *fields);
-  size_t off = 0;
-  while (off < n) {
-    wfield_t f = {0};
-    if (!wnext(p, n, &off, &f) || f.num > max || f.type != types[f.num - 1] ||
-        fields[f.num - 1].num != 0)
+  fl__pb_reader_t r;
+  fl__pb_reader_init(&r, msg);
+  fl__pb_field_t f;
+  while (fl__pb_next(&r, &f)) {
+    if (f.field > max || f.wire != types[f.field - 1] || fields[f.field - 1].field != 0)
       return false;
-    fields[f.num - 1] = f;
+    fields[f.field - 1] = f;
   }
-  return true;
+  return !r.bad;
 }
 
 bool fl_envelope_peek_tx_id(const uint8_t *data, size_t len, char tx_id[FL_TXID_HEX_LEN + 1]) {
   static const uint8_t env_t[] = {2, 2}, pay_t[] = {2, 2}, hdr_t[] = {0, 2, 2, 0, 2, 2};
-  wfield_t env[2], pay[2], hdr[6];
+  fl__pb_field_t env[2], pay[2], hdr[6];
   if (data == NULL || tx_id == NULL || len > FL_PU_MAX_MESSAGE) return false;
   /* Envelope { payload = 1, signature = 2 }, both present. */
-  if (!wscan(data, len, 2, env_t, env) || env[0].v == 0 || env[1].v == 0) return false;
-  /* Payload { header = 1 (present), data = 2 }. */
-  if (!wscan(env[0].p, (size_t)env[0].v, 2, pay_t, pay) || pay[0].num == 0) return false;
-  /* Header { type, channel, tx_id, timestamp_ms, creator, nonce }: the rules
-   * of fl__pu_header_from_pb, on values protobuf-c reads the same way (a
-   * type of at most 5 bytes, a timestamp of at most 9). */
-  if (!wscan(pay[0].p, (size_t)pay[0].v, 6, hdr_t, hdr)) return false;
-  const wfield_t *type = &hdr[0], *ch = &hdr[1], *id = &hdr[2], *ts = &hdr[3], *cr = &hdr[4],
-                 *nonce = &hdr[5];
-  if (type->num == 0 || type->vlen > 5 ||
-      (type->v != FL_HDR_CONFIG && type->v != FL_HDR_ENDORSER_TX))
+  if (!wscan(FL_BUF(data, len), 2, env_t, env) || env[0].bytes.len == 0 ||
+      env[1].bytes.len == 0)
     return false;
-  if (ch->num == 0 || ch->v == 0 || ch->v > FL_CHANNEL_MAX) return false;
-  for (uint64_t i = 0; i < ch->v; i++)
-    if (ch->p[i] < 0x20 || ch->p[i] > 0x7e) return false;
-  if (ts->num == 0 || ts->vlen > 9 || ts->v == 0) return false;
-  if (cr->num == 0 || cr->v == 0 || cr->v > FL_MSP_IDENTITY_MAX) return false;
-  if (nonce->num == 0 || nonce->v != FL_NONCE_LEN) return false;
-  if (id->num == 0 || id->v != FL_TXID_HEX_LEN) return false;
+  /* Payload { header = 1 (present), data = 2 }. */
+  if (!wscan(env[0].bytes, 2, pay_t, pay) || pay[0].field == 0) return false;
+  /* Header { type, channel, tx_id, timestamp_ms, creator, nonce }: the rules
+   * of fl__pu_header_from_pb. The varints are compared whole: a type of
+   * exactly 1 or 2 has those low 32 bits, which is all protobuf-c keeps of
+   * an enum, and a timestamp is read the same way by both. */
+  if (!wscan(pay[0].bytes, 6, hdr_t, hdr)) return false;
+  const fl__pb_field_t *type = &hdr[0], *ch = &hdr[1], *id = &hdr[2], *ts = &hdr[3],
+                       *cr = &hdr[4], *nonce = &hdr[5];
+  if (type->field == 0 || (type->v != FL_HDR_CONFIG && type->v != FL_HDR_ENDORSER_TX))
+    return false;
+  if (ch->field == 0 || ch->bytes.len == 0 || ch->bytes.len > FL_CHANNEL_MAX) return false;
+  for (size_t i = 0; i < ch->bytes.len; i++)
+    if (ch->bytes.data[i] < 0x20 || ch->bytes.data[i] > 0x7e) return false;
+  if (ts->field == 0 || ts->v == 0) return false;
+  if (cr->field == 0 || cr->bytes.len == 0 || cr->bytes.len > FL_MSP_IDENTITY_MAX) return false;
+  if (nonce->field == 0 || nonce->bytes.len != FL_NONCE_LEN) return false;
+  if (id->field == 0 || id->bytes.len != FL_TXID_HEX_LEN) return false;
   char expect[FL_TXID_HEX_LEN + 1];
-  fl_tx_id_compute(FL_BUF(nonce->p, FL_NONCE_LEN), FL_BUF(cr->p, (size_t)cr->v), expect);
-  if (memcmp(id->p, expect, FL_TXID_HEX_LEN) != 0) return false;
+  fl_tx_id_compute(nonce->bytes, cr->bytes, expect);
+  if (memcmp(id->bytes.data, expect, FL_TXID_HEX_LEN) != 0) return false;
   memcpy(tx_id, expect, sizeof expect);
   return true;
 }

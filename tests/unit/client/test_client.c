@@ -23,7 +23,7 @@
 #include "common/client/client.h"
 #include "common/client/events.h"
 #include "common/client/identity.h"
-#include "common/client/pb.h"
+#include "common/protoutil/pb.h"
 #include "common/events/events.h"
 #include "common/protoutil/proposal.h"
 #include "fl/events/events.pb-c.h"

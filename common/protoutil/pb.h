@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0
  *
- * pb.h (private to fl_client): a minimal protobuf wire writer and a
- * zero-copy reader for the few small messages the client exchanges.
+ * pb.h (internal to fedledger's libraries): a minimal protobuf wire writer
+ * and a zero-copy reader, for the few small messages fl_client exchanges and
+ * for fl_envelope_peek_tx_id (envelope.h), which reads an envelope's header
+ * without unpacking it.
  *
  * Why not protobuf-c here: requests embed exact bytes that were signed (a
  * SignedProposal inside an EndorseRequest, an Envelope's payload inside a
@@ -11,8 +13,8 @@
  * a varint key (field << 3 | wire type) followed by a varint (type 0), 8
  * bytes (1), a varint length and that many bytes (2), or 4 bytes (5).
  */
-#ifndef FL_CLIENT_PB_H
-#define FL_CLIENT_PB_H
+#ifndef FL_PROTOUTIL_PB_H
+#define FL_PROTOUTIL_PB_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -53,4 +55,4 @@ static inline int64_t fl__pb_zigzag(uint64_t v) {
   return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-#endif /* FL_CLIENT_PB_H */
+#endif /* FL_PROTOUTIL_PB_H */

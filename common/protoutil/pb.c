@@ -4,7 +4,7 @@
  */
 #include <string.h>
 
-#include "common/client/pb.h"
+#include "common/protoutil/pb.h"
 
 static void put_raw_varint(fl_sbuf_t *b, uint64_t v) {
   uint8_t tmp[10];
