@@ -8,8 +8,8 @@
 #   plot.sh accuracy OUT.svg TITLE PLAIN_CURVES.csv LEDGER_CURVES.csv
 #       accuracy per round of every (rule/attack) column: plain FL as lines,
 #       the ledger run as points on them (they must coincide).
-#   plot.sh overhead OUT.svg SWEEP.csv
-#       fl-round-sweep's per-run rows: round time plain and ledger (mean per
+#   plot.sh overhead OUT.svg SUMMARY.csv
+#       fl-round-sweep's summary.csv: round time plain and ledger (mean per
 #       client count, min-max bars) and the overhead, against the client count.
 set -euo pipefail
 
@@ -46,32 +46,16 @@ plot for [i=2:$n] '$plain' using 1:i with lines lw 2 lc i title columnheader(i).
 GP
 }
 
-# The sweep CSV: clients,run,round_ms_plain,round_ms_ledger,overhead_ms,
-# server_ms_ledger,mismatches. gnuplot gets one row per client count:
-# clients, then mean/min/max of plain, ledger and overhead.
+# fl-round-sweep's summary.csv: clients, runs, then mean/min/max of the
+# plain round, the ledger round and the overhead (columns 3-11).
 plot_overhead() {
-  [[ $# -eq 1 ]] || die "usage: plot.sh overhead OUT.svg SWEEP.csv"
-  local sweep=$1 agg
-  [[ -s $sweep ]] || die "missing sweep file: $sweep"
-  agg=$(mktemp)
-  awk -F, 'NR > 1 {
-      c = $1; n[c]++
-      for (k = 3; k <= 5; k++) {
-        s[c, k] += $k
-        if (n[c] == 1 || $k < lo[c, k]) lo[c, k] = $k
-        if (n[c] == 1 || $k > hi[c, k]) hi[c, k] = $k
-      }
-    }
-    END {
-      for (c in n) {
-        line = c
-        for (k = 3; k <= 5; k++) line = line " " s[c, k] / n[c] " " lo[c, k] " " hi[c, k]
-        print line
-      }
-    }' "$sweep" | sort -n >"$agg"
+  [[ $# -eq 1 ]] || die "usage: plot.sh overhead OUT.svg SUMMARY.csv"
+  local sum=$1
+  [[ -s $sum ]] || die "missing summary file: $sum"
   gnuplot <<GP
 set terminal svg size 820,480 font 'sans,11' noenhanced
 set output '$out'
+set datafile separator ','
 set key bottom right box opaque
 set grid
 set logscale y
@@ -79,12 +63,11 @@ set xlabel 'clients'
 set ylabel 'ms per round (log scale)'
 set title 'plain FL vs the ledger, NSL-KDD MLP, 127.0.0.1 (mean of the runs, min-max bars)'
 set xrange [0:*]
-plot '$agg' using 1:2:3:4 with yerrorlines lw 2 title 'round, plain', \
-     '$agg' using 1:5:6:7 with yerrorlines lw 2 title 'round, ledger', \
-     '$agg' using 1:8:9:10 with yerrorlines lw 2 title 'overhead (ledger - plain)', \
+plot '$sum' using 1:3:4:5 skip 1 with yerrorlines lw 2 title 'round, plain', \
+     '$sum' using 1:6:7:8 skip 1 with yerrorlines lw 2 title 'round, ledger', \
+     '$sum' using 1:9:10:11 skip 1 with yerrorlines lw 2 title 'overhead (ledger - plain)', \
      40 with lines dt 2 lc rgb 'red' title 'target at 10 clients: 40 ms'
 GP
-  rm -f "$agg"
 }
 
 case "$kind" in
